@@ -1,0 +1,322 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/xmppd/xmppd/extensions/builtin"
+	"github.com/xmppd/xmppd/store"
+	"github.com/xmppd/xmppd/xmppd"
+	"github.com/xmppd/xmppd/xmppd/admin"
+	"github.com/xmppd/xmppd/xmppd/config"
+	"golang.org/x/term"
+)
+
+type app struct {
+	configPath string
+	out        io.Writer
+	in         io.Reader
+}
+
+func newRootCmd() *cobra.Command {
+	a := &app{out: os.Stdout, in: os.Stdin}
+	root := &cobra.Command{
+		Use:           "xmppd",
+		Short:         "xmppd: an XMPP server for team workspaces",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.PersistentFlags().StringVar(&a.configPath, "config", "", "configuration file (default ./xmppd.toml if it exists, else built-in defaults)")
+	root.AddCommand(a.serveCmd(), a.userCmd(), a.statusCmd(), a.backupCmd(), a.restoreCmd(), a.versionCmd())
+	return root
+}
+
+func (a *app) loadConfig() (*config.Config, error) {
+	if a.configPath != "" {
+		return config.Load(a.configPath)
+	}
+	return config.LoadDefaultPath()
+}
+
+func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: cfg.Log.SlogLevel()}
+	if cfg.Log.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+func (a *app) serveCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "serve",
+		Short: "Run the server",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := a.loadConfig()
+			if err != nil {
+				return err
+			}
+			log := newLogger(cfg, os.Stderr)
+			srv, err := xmppd.New(xmppd.Options{Config: cfg, Extensions: builtin.All(), Logger: log})
+			if err != nil {
+				return err
+			}
+			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			if err := srv.Start(ctx); err != nil {
+				_ = srv.Close()
+				return err
+			}
+			log.Info("xmppd started", "version", xmppd.Version, "domain", cfg.Domain, "data_dir", cfg.DataDir)
+			<-ctx.Done()
+			log.Info("shutting down")
+			sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+			defer cancel()
+			return srv.Shutdown(sctx)
+		},
+	}
+}
+
+// run executes an admin command on the running server through its admin
+// socket, or, when no server runs, on the store opened directly.
+func (a *app) run(cmd string, args map[string]string, out any) error {
+	cfg, err := a.loadConfig()
+	if err != nil {
+		return err
+	}
+	err = admin.Call(cfg.SocketPath(), cmd, args, out)
+	if !errors.Is(err, admin.ErrNotRunning) {
+		return err
+	}
+	db, err := store.Open(cfg.StorePath(), store.Options{LockTimeout: 2 * time.Second})
+	if errors.Is(err, store.ErrLocked) {
+		return fmt.Errorf("the store %s is locked by a running server, but its admin socket %s does not answer: is the server still starting, or run by another user?", cfg.StorePath(), cfg.SocketPath())
+	}
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	srv, err := xmppd.New(xmppd.Options{Config: cfg, Extensions: builtin.All(), Store: db, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		return err
+	}
+	defer srv.Close()
+	res, err := srv.AdminCommand(context.Background(), cmd, args)
+	if err != nil || out == nil {
+		return err
+	}
+	b, err := json.Marshal(res)
+	if err != nil {
+		return err
+	}
+	return json.Unmarshal(b, out)
+}
+
+func (a *app) userCmd() *cobra.Command {
+	user := &cobra.Command{Use: "user", Short: "Manage accounts"}
+	var password string
+	var fromStdin bool
+	add := &cobra.Command{
+		Use:   "add JID",
+		Short: "Create an account",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			pw, err := a.password(password, fromStdin, cmd.Flags().Changed("password"))
+			if err != nil {
+				return err
+			}
+			var j string
+			if err := a.run("user.add", map[string]string{"jid": args[0], "password": pw}, &j); err != nil {
+				return err
+			}
+			fmt.Fprintf(a.out, "created %s\n", j)
+			return nil
+		},
+	}
+	add.Flags().StringVar(&password, "password", "", "the password (visible in the process list: prefer --password-stdin)")
+	add.Flags().BoolVar(&fromStdin, "password-stdin", false, "read the password from standard input")
+
+	passwd := &cobra.Command{
+		Use:   "passwd JID",
+		Short: "Change an account's password",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			pw, err := a.password(password, fromStdin, cmd.Flags().Changed("password"))
+			if err != nil {
+				return err
+			}
+			var j string
+			if err := a.run("user.passwd", map[string]string{"jid": args[0], "password": pw}, &j); err != nil {
+				return err
+			}
+			fmt.Fprintf(a.out, "password changed for %s\n", j)
+			return nil
+		},
+	}
+	passwd.Flags().StringVar(&password, "password", "", "the new password")
+	passwd.Flags().BoolVar(&fromStdin, "password-stdin", false, "read the password from standard input")
+
+	del := &cobra.Command{
+		Use:   "del JID",
+		Short: "Delete an account and its data",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(_ *cobra.Command, args []string) error {
+			var j string
+			if err := a.run("user.del", map[string]string{"jid": args[0]}, &j); err != nil {
+				return err
+			}
+			fmt.Fprintf(a.out, "deleted %s\n", j)
+			return nil
+		},
+	}
+	list := &cobra.Command{
+		Use:   "list",
+		Short: "List accounts",
+		Args:  cobra.NoArgs,
+		RunE: func(*cobra.Command, []string) error {
+			var jids []string
+			if err := a.run("user.list", nil, &jids); err != nil {
+				return err
+			}
+			for _, j := range jids {
+				fmt.Fprintln(a.out, j)
+			}
+			return nil
+		},
+	}
+	user.AddCommand(add, del, passwd, list)
+	return user
+}
+
+// password takes the password from the flag, standard input, or a
+// terminal prompt, in that order.
+func (a *app) password(flag string, fromStdin, flagSet bool) (string, error) {
+	switch {
+	case flagSet:
+		if flag == "" {
+			return "", errors.New("--password is empty")
+		}
+		return flag, nil
+	case fromStdin:
+		line, err := bufio.NewReader(a.in).ReadString('\n')
+		if err != nil && !errors.Is(err, io.EOF) {
+			return "", fmt.Errorf("reading password from stdin: %w", err)
+		}
+		line = strings.TrimRight(line, "\r\n")
+		if line == "" {
+			return "", errors.New("no password on standard input")
+		}
+		return line, nil
+	}
+	f, ok := a.in.(*os.File)
+	if !ok || !term.IsTerminal(int(f.Fd())) {
+		return "", errors.New("no password given: use --password-stdin or --password")
+	}
+	fmt.Fprint(os.Stderr, "Password: ")
+	b, err := term.ReadPassword(int(f.Fd()))
+	fmt.Fprintln(os.Stderr)
+	if err != nil {
+		return "", err
+	}
+	if len(b) == 0 {
+		return "", errors.New("empty password")
+	}
+	return string(b), nil
+}
+
+func (a *app) statusCmd() *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "status",
+		Short: "Show sessions, accounts and store size",
+		Args:  cobra.NoArgs,
+		RunE: func(*cobra.Command, []string) error {
+			var st xmppd.Status
+			if err := a.run("status", nil, &st); err != nil {
+				return err
+			}
+			if asJSON {
+				return json.NewEncoder(a.out).Encode(st)
+			}
+			w := tabwriter.NewWriter(a.out, 0, 0, 2, ' ', 0)
+			state := "stopped"
+			if st.Running {
+				state = "running, up " + st.Uptime.String()
+			}
+			fmt.Fprintf(w, "server\t%s (xmppd %s)\n", state, st.Version)
+			fmt.Fprintf(w, "domain\t%s\n", st.Domain)
+			if st.Running {
+				fmt.Fprintf(w, "listeners\t%s\n", strings.Join(st.Listeners, ", "))
+				fmt.Fprintf(w, "sessions\t%d (%d users online, %d connections)\n", st.Sessions, st.OnlineUsers, st.Connections)
+				fmt.Fprintf(w, "stanzas\t%d in, %d out\n", st.StanzasIn, st.StanzasOut)
+				fmt.Fprintf(w, "logins\t%d ok, %d failed\n", st.Logins, st.AuthFailures)
+			}
+			fmt.Fprintf(w, "accounts\t%d\n", st.Accounts)
+			fmt.Fprintf(w, "store\t%s (%d bytes)\n", st.StorePath, st.StoreBytes)
+			return w.Flush()
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return cmd
+}
+
+func (a *app) backupCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "backup FILE",
+		Short: "Write a consistent copy of the store to FILE (works while the server runs)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(_ *cobra.Command, args []string) error {
+			var size int64
+			if err := a.run("backup", map[string]string{"file": absPath(args[0])}, &size); err != nil {
+				return err
+			}
+			fmt.Fprintf(a.out, "backup written to %s (%d bytes)\n", args[0], size)
+			return nil
+		},
+	}
+}
+
+func (a *app) restoreCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "restore FILE",
+		Short: "Replace the store with a backup (the server must be stopped)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(_ *cobra.Command, args []string) error {
+			cfg, err := a.loadConfig()
+			if err != nil {
+				return err
+			}
+			if err := admin.Call(cfg.SocketPath(), "status", nil, nil); !errors.Is(err, admin.ErrNotRunning) {
+				return fmt.Errorf("the server is running (admin socket %s answers): stop it before restoring", cfg.SocketPath())
+			}
+			if err := store.Restore(cfg.StorePath(), args[0]); err != nil {
+				return err
+			}
+			fmt.Fprintf(a.out, "restored %s from %s\n", cfg.StorePath(), args[0])
+			return nil
+		},
+	}
+}
+
+func (a *app) versionCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print the version",
+		Args:  cobra.NoArgs,
+		Run: func(*cobra.Command, []string) {
+			fmt.Fprintf(a.out, "xmppd %s\n", xmppd.Version)
+		},
+	}
+}

@@ -1,0 +1,162 @@
+package xmppd
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+
+	"github.com/xmppd/xmppd/store"
+	"github.com/xmppd/xmppd/xmppd/wire"
+	"mellium.im/xmpp"
+)
+
+// Extension is a feature of the server: one package under extensions/.
+// Register is called once, in list order, before the server starts; the
+// extension announces its disco features and hooks through the Registrar
+// and keeps whatever it needs from it.
+type Extension interface {
+	Name() string
+	Register(r *Registrar) error
+}
+
+// Starter is implemented by extensions that run background work (timers,
+// listeners) once the server is up.
+type Starter interface {
+	Start(ctx context.Context) error
+}
+
+// Stopper is implemented by extensions that must flush or release
+// resources on shutdown. Stop is called in reverse registration order,
+// also after a partial start.
+type Stopper interface {
+	Stop(ctx context.Context) error
+}
+
+// Target says which entity an IQ is addressed to.
+type Target int
+
+const (
+	// TargetServer: the server's own domain (disco, ping, version).
+	TargetServer Target = iota
+	// TargetAccount: a local account's bare JID, or no 'to' at all, which
+	// RFC 6120 §10.3.3 says the server answers on the account's behalf
+	// (roster, vCard, PEP, private storage, blocking).
+	TargetAccount
+)
+
+// IQ is an IQ request handed to a handler. From is the stamped sender;
+// To is the addressed entity (for TargetAccount with no 'to', the sender's
+// bare JID).
+type IQ struct {
+	Server  *Server
+	Session *Session // the sending session, nil when another component sent it
+	From    JID
+	To      JID
+	Stanza  *wire.Stanza
+	Payload *wire.Element // the IQ's child element, parsed
+}
+
+// IQHandler answers an IQ request. It returns the payload of the result
+// (nil for an empty result) or a stanza error (mellium's stanza.Error);
+// any other error is answered with internal-server-error and logged.
+type IQHandler func(iq *IQ) (*wire.Element, error)
+
+type iqKey struct {
+	target Target
+	typ    string // "get" or "set"
+	ns     string
+	name   string
+}
+
+// DomainHandler receives every stanza addressed to a domain it serves
+// (e.g. conference.<domain>); it is how components plug into routing.
+type DomainHandler interface {
+	HandleStanza(p *Packet)
+}
+
+// NonzaHandler receives a top-level element that is not a stanza (XEP-0198
+// <r/>, <a/>, <enable/>; XEP-0352 <active/>) from a bound session.
+type NonzaHandler func(s *Session, el *wire.Stanza)
+
+// Identity is a XEP-0030 identity.
+type Identity struct {
+	Category, Type, Name string
+}
+
+// Registrar is what an extension gets to plug itself into the server.
+type Registrar struct {
+	srv  *Server
+	name string
+	log  *slog.Logger
+}
+
+// Server returns the server, for routing and session lookups at run time.
+func (r *Registrar) Server() *Server { return r.srv }
+
+// Logger returns a logger scoped to the extension.
+func (r *Registrar) Logger() *slog.Logger { return r.log }
+
+// Store returns the server's store; an extension names its own buckets.
+func (r *Registrar) Store() *store.DB { return r.srv.store }
+
+// Domain returns the server's main domain.
+func (r *Registrar) Domain() string { return r.srv.domain }
+
+// Config decodes the extension's own TOML table [section] into v, which
+// already holds the defaults. Unknown keys are reported at start-up.
+func (r *Registrar) Config(section string, v any) error {
+	if r.srv.cfg == nil {
+		return nil
+	}
+	return r.srv.cfg.Section(section, v)
+}
+
+// Feature announces a XEP-0030 feature of the server domain.
+func (r *Registrar) Feature(ns string) { r.srv.disco.addFeature(ns) }
+
+// AccountFeature announces a feature of every account's bare JID (PEP).
+func (r *Registrar) AccountFeature(ns string) { r.srv.disco.addAccountFeature(ns) }
+
+// Identity announces a XEP-0030 identity of the server domain.
+func (r *Registrar) Identity(id Identity) { r.srv.disco.addIdentity(id) }
+
+// HandleIQ registers h for IQs of type typ ("get" or "set") whose payload
+// is <name xmlns='ns'/> addressed to target. A duplicate registration is a
+// start-up error.
+func (r *Registrar) HandleIQ(target Target, typ, ns, name string, h IQHandler) error {
+	k := iqKey{target: target, typ: typ, ns: ns, name: name}
+	if owner, dup := r.srv.iqOwners[k]; dup {
+		return fmt.Errorf("extension %s: IQ %s {%s}%s already handled by %s", r.name, typ, ns, name, owner)
+	}
+	r.srv.iqOwners[k] = r.name
+	r.srv.iqHandlers[k] = h
+	return nil
+}
+
+// HandleDomain routes every stanza addressed to domain (or a JID at it)
+// to h. The domain is listed in the server's disco#items.
+func (r *Registrar) HandleDomain(domain string, h DomainHandler) error {
+	if domain == r.srv.domain {
+		return fmt.Errorf("extension %s: domain %s is the server's own domain", r.name, domain)
+	}
+	if _, dup := r.srv.domains[domain]; dup {
+		return fmt.Errorf("extension %s: domain %s is already served", r.name, domain)
+	}
+	r.srv.domains[domain] = h
+	return nil
+}
+
+// HandleNonza registers h for top-level elements in namespace ns.
+func (r *Registrar) HandleNonza(ns string, h NonzaHandler) error {
+	if _, dup := r.srv.nonzas[ns]; dup {
+		return fmt.Errorf("extension %s: namespace %s already handled", r.name, ns)
+	}
+	r.srv.nonzas[ns] = h
+	return nil
+}
+
+// StreamFeature adds a feature advertised after authentication (next to
+// bind), e.g. roster versioning or stream management.
+func (r *Registrar) StreamFeature(f xmpp.StreamFeature) {
+	r.srv.streamFeatures = append(r.srv.streamFeatures, f)
+}

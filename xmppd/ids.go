@@ -1,0 +1,74 @@
+package xmppd
+
+import (
+	"crypto/rand"
+	"encoding/base32"
+	"encoding/binary"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/xmppd/xmppd/xmppd/wire"
+)
+
+// idGen makes XEP-0359 stanza-ids: 8 bytes of microsecond time and a
+// counter, then 4 random bytes, base32hex without padding, so ids sort by
+// the time they were assigned (handy for archives) and cannot be guessed.
+type idGen struct {
+	last atomic.Uint64
+}
+
+var idEncoding = base32.HexEncoding.WithPadding(base32.NoPadding)
+
+// Next returns a new id.
+func (g *idGen) Next() string {
+	now := uint64(time.Now().UnixMicro())
+	for {
+		last := g.last.Load()
+		if now <= last {
+			now = last + 1
+		}
+		if g.last.CompareAndSwap(last, now) {
+			break
+		}
+	}
+	var raw [12]byte
+	binary.BigEndian.PutUint64(raw[:8], now)
+	_, _ = rand.Read(raw[8:])
+	return idEncoding.EncodeToString(raw[:])
+}
+
+// pendingIQs tracks IQs the server itself sent to clients, so their
+// results reach the code that asked (mellium's tracker only works inside
+// its own Serve loop, which a server cannot use).
+type pendingIQs struct {
+	mu sync.Mutex
+	m  map[string]chan *wire.Stanza
+}
+
+func (p *pendingIQs) add(id string) chan *wire.Stanza {
+	ch := make(chan *wire.Stanza, 1)
+	p.mu.Lock()
+	if p.m == nil {
+		p.m = make(map[string]chan *wire.Stanza)
+	}
+	p.m[id] = ch
+	p.mu.Unlock()
+	return ch
+}
+
+func (p *pendingIQs) drop(id string) {
+	p.mu.Lock()
+	delete(p.m, id)
+	p.mu.Unlock()
+}
+
+func (p *pendingIQs) resolve(pk *Packet) {
+	p.mu.Lock()
+	ch, ok := p.m[pk.Stanza.ID]
+	delete(p.m, pk.Stanza.ID)
+	p.mu.Unlock()
+	if ok {
+		ch <- pk.Stanza
+	}
+}

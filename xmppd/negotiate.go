@@ -1,0 +1,194 @@
+package xmppd
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"encoding/hex"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strings"
+
+	"github.com/xmppd/xmppd/xmppd/auth"
+	"github.com/xmppd/xmppd/xmppd/wire"
+	"mellium.im/xmlstream"
+	"mellium.im/xmpp"
+	"mellium.im/xmpp/jid"
+	"mellium.im/xmpp/stanza"
+)
+
+// streamConn is the connection mellium negotiates on. Reads go through our
+// wire.Reader, which is an io.ByteReader, so encoding/xml adds no buffer of
+// its own and no byte is lost when our stanza reader takes over after
+// bind. It also caps what an unauthenticated client may send.
+type streamConn struct {
+	net.Conn // the transport: TCP, or TLS once negotiated
+	r        *wire.Reader
+	budget   int // bytes a client may send before it is bound
+	written  int
+	hostErr  bool
+}
+
+var errPreauthBudget = errors.New("too much data before authentication")
+
+func (c *streamConn) Read(p []byte) (int, error) {
+	if c.budget <= 0 {
+		return 0, errPreauthBudget
+	}
+	if len(p) > c.budget {
+		p = p[:c.budget]
+	}
+	n, err := c.r.Read(p)
+	c.budget -= n
+	return n, err
+}
+
+func (c *streamConn) ReadByte() (byte, error) {
+	if c.budget <= 0 {
+		return 0, errPreauthBudget
+	}
+	c.budget--
+	return c.r.ReadByte()
+}
+
+func (c *streamConn) Write(p []byte) (int, error) {
+	c.written += len(p)
+	return c.Conn.Write(p)
+}
+
+// ConnectionState lets mellium and the SASL mechanisms see the TLS state
+// (channel binding) through the wrapper.
+func (c *streamConn) ConnectionState() tls.ConnectionState {
+	if tc, ok := c.Conn.(*tls.Conn); ok {
+		return tc.ConnectionState()
+	}
+	return tls.ConnectionState{}
+}
+
+// checkHost fails negotiation for a stream addressed to another domain
+// (mellium does not check the stream's 'to').
+func (srv *Server) checkHost(c *streamConn, s *xmpp.Session) error {
+	if to := s.LocalAddr().Domainpart(); to != srv.domain {
+		c.hostErr = true
+		return fmt.Errorf("stream addressed to unknown host %q", to)
+	}
+	return nil
+}
+
+// startTLSFeature is RFC 6120 §5 STARTTLS, ours rather than mellium's so
+// that the TLS conn ends up below our reader, and so that bytes a client
+// pipelined after <starttls/> (a command-injection trick) are refused.
+func (srv *Server) startTLSFeature(c *streamConn) xmpp.StreamFeature {
+	const ns = "urn:ietf:params:xml:ns:xmpp-tls"
+	return xmpp.StreamFeature{
+		Name:       xml.Name{Space: ns, Local: "starttls"},
+		Prohibited: xmpp.Secure,
+		List: func(ctx context.Context, e xmlstream.TokenWriter, start xml.StartElement) (bool, error) {
+			req := xml.StartElement{Name: xml.Name{Local: "required"}}
+			for _, t := range []xml.Token{start, req, req.End(), start.End()} {
+				if err := e.EncodeToken(t); err != nil {
+					return true, err
+				}
+			}
+			return true, nil
+		},
+		Negotiate: func(ctx context.Context, s *xmpp.Session, _ interface{}) (xmpp.SessionState, io.ReadWriter, error) {
+			if err := srv.checkHost(c, s); err != nil {
+				return 0, nil, err
+			}
+			if c.r.Buffered() > 0 {
+				return 0, nil, errors.New("data pipelined after <starttls/>")
+			}
+			if _, err := c.Conn.Write([]byte(`<proceed xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>`)); err != nil {
+				return 0, nil, err
+			}
+			tc := tls.Server(c.Conn, srv.tlsConfig)
+			if err := tc.HandshakeContext(ctx); err != nil {
+				return 0, nil, fmt.Errorf("TLS handshake: %w", err)
+			}
+			c.Conn = tc
+			c.r.SetSource(tc)
+			return xmpp.Secure, c, nil
+		},
+	}
+}
+
+// saslFeature offers the SASL mechanisms of xmppd/auth, with failed-login
+// throttling per account and per IP address.
+func (srv *Server) saslFeature(c *streamConn, out *auth.Outcome, ip string) xmpp.StreamFeature {
+	lookup := func(user string) (auth.Credentials, bool, error) {
+		if srv.failIP.blocked(ip) || srv.failAccount.blocked(user) {
+			return auth.Credentials{}, false, errThrottled
+		}
+		return srv.accounts.Credentials(user)
+	}
+	f := auth.StreamFeature(nil, lookup, out)
+	inner := f.Negotiate
+	f.Negotiate = func(ctx context.Context, s *xmpp.Session, data interface{}) (xmpp.SessionState, io.ReadWriter, error) {
+		if err := srv.checkHost(c, s); err != nil {
+			return 0, nil, err
+		}
+		return inner(ctx, s, data)
+	}
+	return f
+}
+
+var errThrottled = errors.New("too many failed logins")
+
+// bindFeature binds a resource for the authenticated user (never the
+// stream's unauthenticated 'from', which mellium's BindResource trusts).
+func (srv *Server) bindFeature(out *auth.Outcome, bound *JID) xmpp.StreamFeature {
+	return xmpp.BindCustom(func(_ jid.JID, res string) (jid.JID, error) {
+		if out.User == "" {
+			return jid.JID{}, StanzaError(stanza.Auth, stanza.NotAuthorized, "not authenticated")
+		}
+		j := JID{Local: out.User, Domain: srv.domain}
+		if res != "" {
+			parsed, err := ParseJID(out.User + "@" + srv.domain + "/" + res)
+			if err != nil || parsed.Resource == "" {
+				return jid.JID{}, StanzaError(stanza.Modify, stanza.BadRequest, "invalid resource")
+			}
+			j = parsed
+		} else {
+			j.Resource = randomResource()
+		}
+		if max := srv.limits.MaxResourcesPerUser; max > 0 && !srv.sessions.resourceInUse(j) && len(srv.sessions.sessions(j.Bare())) >= max {
+			return jid.JID{}, StanzaError(stanza.Wait, stanza.ResourceConstraint, fmt.Sprintf("at most %d resources per account", max))
+		}
+		*bound = j
+		return jid.New(j.Local, j.Domain, j.Resource)
+	})
+}
+
+func randomResource() string {
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	return "xmppd-" + hex.EncodeToString(b[:])
+}
+
+// negotiationCondition picks the stream error for a failed negotiation.
+func negotiationCondition(c *streamConn, out *auth.Outcome, err error) (cond, text string) {
+	var ne net.Error
+	switch {
+	case c.hostErr:
+		return "host-unknown", "this server does not serve that domain"
+	case errors.Is(err, errPreauthBudget):
+		return "policy-violation", "too much data before authentication"
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, os.ErrDeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
+		return "connection-timeout", "login did not complete in time"
+	case out.Attempted != "" && out.User == "":
+		return "not-authorized", "authentication failed"
+	}
+	var se *xml.SyntaxError
+	if errors.As(err, &se) || strings.Contains(err.Error(), "XML syntax") {
+		return "not-well-formed", ""
+	}
+	if out.User == "" {
+		return "not-authorized", "authenticate first"
+	}
+	return "undefined-condition", ""
+}

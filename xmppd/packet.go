@@ -1,0 +1,197 @@
+package xmppd
+
+import (
+	"bytes"
+
+	"github.com/xmppd/xmppd/xmppd/wire"
+	"mellium.im/xmpp/jid"
+	"mellium.im/xmpp/stanza"
+)
+
+var zeroMelliumJID jid.JID
+
+// Packet is one stanza travelling through the pipeline. It is parsed once
+// (Stanza) and serialised once (Bytes): the wire form with the stamped
+// 'from', minus removed children and plus added ones, is built on first
+// use and shared by every recipient.
+type Packet struct {
+	Origin *Session     // the local session that sent it; nil if generated
+	Stanza *wire.Stanza // as received, never modified
+	From   JID          // stamped sender
+	To     JID          // resolved recipient (sender's bare JID when 'to' was absent)
+	// StanzaID is the XEP-0359 id the server assigned, once assigned.
+	StanzaID string
+
+	toAttr  string // the 'to' written on the wire
+	remove  []wire.Child
+	add     [][]byte
+	wireOut []byte
+}
+
+// NewPacket wraps a stanza sent by an entity of the server itself (an
+// extension or component). The stanza's own from/to attributes are used.
+func NewPacket(st *wire.Stanza, from, to JID) *Packet {
+	return &Packet{Stanza: st, From: from, To: to, toAttr: st.To}
+}
+
+// Kind returns "message", "presence" or "iq".
+func (p *Packet) Kind() string { return p.Stanza.Name }
+
+// Type returns the stanza's type attribute.
+func (p *Packet) Type() string { return p.Stanza.Type }
+
+// AddChild appends a serialised child element to the outgoing stanza.
+func (p *Packet) AddChild(xml []byte) {
+	p.add = append(p.add, xml)
+	p.wireOut = nil
+}
+
+// RemoveChildren drops every first-level child named name in namespace ns
+// from the outgoing stanza, e.g. a client-forged stanza-id.
+func (p *Packet) RemoveChildren(name, ns string) {
+	for _, c := range p.Stanza.Children {
+		if c.Name == name && c.NS == ns {
+			p.remove = append(p.remove, c)
+			p.wireOut = nil
+		}
+	}
+}
+
+// Bytes returns the stanza as it goes on the wire to recipients. The
+// returned slice is shared: never modify it.
+func (p *Packet) Bytes() []byte {
+	if p.wireOut == nil {
+		p.wireOut = p.build()
+	}
+	return p.wireOut
+}
+
+func (p *Packet) build() []byte {
+	st := p.Stanza
+	extra := 0
+	for _, a := range p.add {
+		extra += len(a)
+	}
+	from := p.From.String()
+	out := st.Rewrite(make([]byte, 0, len(st.Raw)+len(from)+len(p.toAttr)+extra+32), p.toAttr, from)
+	if len(p.remove) == 0 && len(p.add) == 0 {
+		return out
+	}
+	// Child offsets are relative to Raw; only the start tag changed length.
+	delta := len(out) - len(st.Raw)
+	if len(p.remove) > 0 {
+		kept := make([]byte, 0, len(out)+extra+16)
+		pos := 0
+		for _, c := range p.remove {
+			kept = append(kept, out[pos:c.Start+delta]...)
+			pos = c.End + delta
+		}
+		kept = append(kept, out[pos:]...)
+		out = kept
+	}
+	if len(p.add) == 0 {
+		return out
+	}
+	return insertChildren(out, p.add)
+}
+
+// insertChildren splices children before the element's end tag, turning a
+// self-closing <message/> into <message>…</message>.
+func insertChildren(el []byte, children [][]byte) []byte {
+	last := bytes.LastIndexByte(el, '<')
+	res := make([]byte, 0, len(el)+64)
+	if last > 0 && el[last+1] == '/' {
+		res = append(res, el[:last]...)
+		for _, c := range children {
+			res = append(res, c...)
+		}
+		return append(res, el[last:]...)
+	}
+	// Self-closing: "<name ... />".
+	end := bytes.LastIndexByte(el, '/')
+	nameEnd := bytes.IndexAny(el[1:], " \t\r\n/>") + 1
+	res = append(res, el[:end]...)
+	res = append(res, '>')
+	for _, c := range children {
+		res = append(res, c...)
+	}
+	res = append(res, "</"...)
+	res = append(res, el[1:nameEnd]...)
+	return append(res, '>')
+}
+
+// errorReply builds the error stanza answering p (RFC 6120 §8.3): to and
+// from swapped, same id, the original payload elements kept.
+func errorReply(p *Packet, se stanza.Error) []byte {
+	st := p.Stanza
+	b := make([]byte, 0, len(st.Raw)+256)
+	b = append(b, '<')
+	b = append(b, st.Name...)
+	b = appendAttr(b, "type", "error")
+	if st.ID != "" {
+		b = appendAttr(b, "id", st.ID)
+	}
+	if !p.From.IsZero() {
+		b = appendAttr(b, "to", p.From.String())
+	}
+	if !p.To.IsZero() {
+		b = appendAttr(b, "from", p.To.String())
+	}
+	b = append(b, '>')
+	for _, c := range st.Children {
+		if c.Name == "error" {
+			continue
+		}
+		b = append(b, st.Raw[c.Start:c.End]...)
+	}
+	b = appendStanzaError(b, se)
+	b = append(b, "</"...)
+	b = append(b, st.Name...)
+	return append(b, '>')
+}
+
+func appendStanzaError(b []byte, se stanza.Error) []byte {
+	typ := se.Type
+	if typ == "" {
+		typ = stanza.Cancel
+	}
+	cond := se.Condition
+	if cond == "" {
+		cond = stanza.UndefinedCondition
+	}
+	b = append(b, "<error"...)
+	b = appendAttr(b, "type", string(typ))
+	if !se.By.Equal(zeroMelliumJID) {
+		b = appendAttr(b, "by", se.By.String())
+	}
+	b = append(b, '>', '<')
+	b = append(b, cond...)
+	b = append(b, " xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/>"...)
+	for lang, text := range se.Text {
+		b = append(b, "<text xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'"...)
+		if lang != "" {
+			b = appendAttr(b, "xml:lang", lang)
+		}
+		b = append(b, '>')
+		b = wire.AppendEscaped(b, text)
+		b = append(b, "</text>"...)
+	}
+	return append(b, "</error>"...)
+}
+
+func appendAttr(b []byte, name, value string) []byte {
+	b = append(b, ' ')
+	b = append(b, name...)
+	b = append(b, '=', '\'')
+	b = wire.AppendEscaped(b, value)
+	return append(b, '\'')
+}
+
+// StanzaError builds a stanza error with an English text.
+func StanzaError(typ stanza.ErrorType, cond stanza.Condition, text string) stanza.Error {
+	se := stanza.Error{Type: typ, Condition: cond}
+	if text != "" {
+		se.Text = map[string]string{"": text}
+	}
+	return se
+}

@@ -1,0 +1,384 @@
+package xmppd
+
+import (
+	"bytes"
+	"errors"
+	"strconv"
+	"strings"
+
+	"github.com/xmppd/xmppd/xmppd/wire"
+	"mellium.im/xmpp/stanza"
+)
+
+const nsClient = "jabber:client"
+
+var (
+	errServiceUnavailable = StanzaError(stanza.Cancel, stanza.ServiceUnavailable, "")
+	errRemoteNotFound     = StanzaError(stanza.Cancel, stanza.RemoteServerNotFound, "this server does not federate with other domains")
+)
+
+// handleFromClient takes one top-level element a bound session sent:
+// stamps 'from' (a client can never choose its sender), resolves 'to',
+// runs the outbound hooks and routes it.
+func (srv *Server) handleFromClient(s *Session, st *wire.Stanza) {
+	srv.metrics.stanzasIn.Add(1)
+	if st.NS != nsClient {
+		if h, ok := srv.nonzas[st.NS]; ok {
+			h(s, st)
+			return
+		}
+		s.CloseWithError("unsupported-stanza-type", "unexpected element <"+st.Name+"> in namespace "+st.NS)
+		return
+	}
+	p := &Packet{Origin: s, Stanza: st, From: s.jid, toAttr: st.To}
+	switch st.Name {
+	case "message", "presence", "iq":
+	default:
+		s.CloseWithError("unsupported-stanza-type", "unknown stanza <"+st.Name+">")
+		return
+	}
+	if st.To == "" {
+		p.To = s.bare
+	} else {
+		to, err := ParseJID(st.To)
+		if err != nil {
+			srv.Bounce(p, StanzaError(stanza.Modify, stanza.JIDMalformed, "malformed 'to' address: "+st.To))
+			return
+		}
+		p.To = to
+	}
+	switch st.Name {
+	case "message":
+		if RunHook(srv, MessageOut, p) == Pass {
+			srv.RouteMessage(p)
+		}
+	case "presence":
+		srv.handlePresenceFromClient(p)
+	case "iq":
+		if RunHook(srv, IQOut, p) == Pass {
+			srv.RouteIQ(p)
+		}
+	}
+}
+
+// IsLocal reports whether j is at the server's own domain.
+func (srv *Server) IsLocal(j JID) bool { return j.Domain == srv.domain }
+
+// RouteMessage delivers a message per RFC 6121 §8.5.
+func (srv *Server) RouteMessage(p *Packet) {
+	to := p.To
+	if !srv.IsLocal(to) {
+		srv.routeElsewhere(p)
+		return
+	}
+	if to.Local == "" {
+		RunHook(srv, MessageToServer, p)
+		return
+	}
+	if to.Resource != "" {
+		if target := srv.sessions.full(to); target != nil {
+			if RunHook(srv, MessageToFull, p) == Pass {
+				srv.deliver(target, p)
+			}
+			return
+		}
+		// RFC 6121 §8.5.3.2.1: the resource is gone.
+		switch p.Type() {
+		case "groupchat":
+			srv.Bounce(p, errServiceUnavailable)
+			return
+		case "headline", "error":
+			return
+		}
+	}
+	if !srv.accounts.Exists(to.Local) {
+		srv.Bounce(p, errServiceUnavailable)
+		return
+	}
+	RunHook(srv, MessageToAccount, p)
+}
+
+// deliverToAccount is the core's default delivery (PriorityDeliver) of a
+// message to a local account's resources (RFC 6121 §8.5.2).
+func (srv *Server) deliverToAccount(p *Packet) Verdict {
+	switch p.Type() {
+	case "groupchat":
+		srv.Bounce(p, errServiceUnavailable)
+		return Done
+	case "error":
+		// Errors go to the resource that caused them; without one, drop.
+		return Done
+	}
+	sessions := srv.sessions.sessions(p.To.Bare())
+	if p.Type() == "headline" {
+		for _, s := range sessions {
+			if s.Available() && s.Priority() >= 0 {
+				srv.deliver(s, p)
+			}
+		}
+		return Done
+	}
+	best := -1
+	for _, s := range sessions {
+		if s.Available() && s.Priority() > best {
+			best = s.Priority()
+		}
+	}
+	delivered := false
+	if best >= 0 {
+		for _, s := range sessions {
+			if s.Available() && s.Priority() == best {
+				srv.deliver(s, p)
+				delivered = true
+			}
+		}
+	}
+	if !delivered && RunHook(srv, MessageUndeliverable, p) == Pass {
+		srv.Bounce(p, StanzaError(stanza.Cancel, stanza.ServiceUnavailable, p.To.BareString()+" is not available"))
+	}
+	return Done
+}
+
+// assignStanzaID adds the server's XEP-0359 stanza-id to a message for a
+// local account (PriorityRewrite). Any stanza-id a client put in is
+// removed first, so ids claiming to be ours are always ours.
+func (srv *Server) assignStanzaID(p *Packet) Verdict {
+	switch p.Type() {
+	case "error", "groupchat":
+		return Pass
+	}
+	p.RemoveChildren("stanza-id", "urn:xmpp:sid:0")
+	p.StanzaID = srv.ids.Next()
+	b := make([]byte, 0, 96)
+	b = append(b, "<stanza-id xmlns='urn:xmpp:sid:0'"...)
+	b = appendAttr(b, "id", p.StanzaID)
+	b = appendAttr(b, "by", p.To.BareString())
+	b = append(b, "/>"...)
+	p.AddChild(b)
+	return Pass
+}
+
+// deliver queues p for one session.
+func (srv *Server) deliver(s *Session, p *Packet) {
+	srv.metrics.stanzasOut.Add(1)
+	s.Send(p.Bytes())
+}
+
+// routeElsewhere handles stanzas for other domains: a component of this
+// server, or a remote domain (no federation: remote-server-not-found).
+func (srv *Server) routeElsewhere(p *Packet) {
+	if h, ok := srv.domains[p.To.Domain]; ok {
+		h.HandleStanza(p)
+		return
+	}
+	if p.Kind() == "presence" {
+		return
+	}
+	srv.Bounce(p, errRemoteNotFound)
+}
+
+// Bounce answers p with a stanza error, never an error to an error.
+func (srv *Server) Bounce(p *Packet, se stanza.Error) {
+	if p.Type() == "error" {
+		return
+	}
+	if p.Kind() == "presence" && p.Type() != "" && p.Type() != "unavailable" && p.Type() != "probe" &&
+		p.Type() != "subscribe" && p.Type() != "subscribed" && p.Type() != "unsubscribe" && p.Type() != "unsubscribed" {
+		return
+	}
+	reply := errorReply(p, se)
+	if p.Origin != nil {
+		p.Origin.Send(reply)
+		return
+	}
+	srv.SendRaw(p.From, reply)
+}
+
+// SendRaw delivers serialised XML addressed to a local full or bare JID
+// (all resources) or to a component domain. Used for server-generated
+// stanzas that need no pipeline (errors, results, pushes).
+func (srv *Server) SendRaw(to JID, b []byte) {
+	if !srv.IsLocal(to) {
+		if h, ok := srv.domains[to.Domain]; ok {
+			st := new(wire.Stanza)
+			if err := wire.NewReader(bytes.NewReader(b), wire.Limits{}).Next(st); err == nil {
+				h.HandleStanza(NewPacket(st, JID{Domain: srv.domain}, to))
+			}
+		}
+		return
+	}
+	if to.Resource != "" {
+		if s := srv.sessions.full(to); s != nil {
+			s.Send(b)
+		}
+		return
+	}
+	for _, s := range srv.sessions.sessions(to) {
+		s.Send(b)
+	}
+}
+
+// RouteIQ dispatches an IQ per RFC 6120 §10: requests to the server or an
+// account go to the registered handlers, requests to an online full JID
+// are delivered, everything else gets an error.
+func (srv *Server) RouteIQ(p *Packet) {
+	st := p.Stanza
+	to := p.To
+	isRequest := st.Type == "get" || st.Type == "set"
+	if !isRequest && st.Type != "result" && st.Type != "error" {
+		srv.Bounce(p, StanzaError(stanza.Modify, stanza.BadRequest, "IQ type must be get, set, result or error"))
+		return
+	}
+	if st.ID == "" {
+		srv.Bounce(p, StanzaError(stanza.Modify, stanza.BadRequest, "IQ without id"))
+		return
+	}
+	if !srv.IsLocal(to) {
+		srv.routeElsewhere(p)
+		return
+	}
+	if to.Resource != "" {
+		if s := srv.sessions.full(to); s != nil {
+			srv.deliver(s, p)
+			return
+		}
+		if isRequest {
+			srv.Bounce(p, errServiceUnavailable)
+		}
+		return
+	}
+	if !isRequest {
+		srv.pending.resolve(p)
+		return
+	}
+	if len(st.Children) != 1 {
+		srv.Bounce(p, StanzaError(stanza.Modify, stanza.BadRequest, "an IQ request carries exactly one payload element"))
+		return
+	}
+	target := TargetAccount
+	if to.Local == "" {
+		target = TargetServer
+	} else if !srv.accounts.Exists(to.Local) {
+		srv.Bounce(p, errServiceUnavailable)
+		return
+	}
+	c := st.Children[0]
+	h, ok := srv.iqHandlers[iqKey{target: target, typ: st.Type, ns: c.NS, name: c.Name}]
+	if !ok {
+		srv.Bounce(p, errServiceUnavailable)
+		return
+	}
+	srv.runIQHandler(p, h)
+}
+
+func (srv *Server) runIQHandler(p *Packet, h IQHandler) {
+	st := p.Stanza
+	payload, err := wire.Parse(st.ChildBytes(st.Children[0]))
+	if err != nil {
+		srv.Bounce(p, StanzaError(stanza.Modify, stanza.BadRequest, "unparsable payload"))
+		return
+	}
+	iq := &IQ{Server: srv, Session: p.Origin, From: p.From, To: p.To, Stanza: st, Payload: payload}
+	res, err := h(iq)
+	if err != nil {
+		var se stanza.Error
+		if !errors.As(err, &se) {
+			srv.log.Error("IQ handler failed", "payload", payload.NS+" "+payload.Name, "from", p.From.String(), "err", err)
+			se = StanzaError(stanza.Wait, stanza.InternalServerError, "the server could not process the request")
+		}
+		srv.Bounce(p, se)
+		return
+	}
+	reply := resultIQ(p, res)
+	if p.Origin != nil {
+		p.Origin.Send(reply)
+		return
+	}
+	srv.SendRaw(p.From, reply)
+}
+
+// resultIQ builds <iq type='result'/> for request p. When the client sent
+// no 'to', the reply carries no 'from' (RFC 6120 §10.3.3).
+func resultIQ(p *Packet, payload *wire.Element) []byte {
+	b := make([]byte, 0, 128)
+	b = append(b, "<iq type='result'"...)
+	b = appendAttr(b, "id", p.Stanza.ID)
+	b = appendAttr(b, "to", p.From.String())
+	if p.toAttr != "" {
+		b = appendAttr(b, "from", p.To.String())
+	}
+	if payload == nil {
+		return append(b, "/>"...)
+	}
+	b = append(b, '>')
+	b = payload.AppendXML(b)
+	return append(b, "</iq>"...)
+}
+
+// handlePresenceFromClient records the session's own availability for
+// broadcast presence (no 'to'), lets the roster logic broadcast it, and
+// delivers directed presence. The stored copy (answered to probes) is
+// taken after the hooks, so payloads they add (avatar hash) are in it.
+func (srv *Server) handlePresenceFromClient(p *Packet) {
+	s := p.Origin
+	st := p.Stanza
+	broadcast := st.To == "" && (st.Type == "" || st.Type == "unavailable")
+	initial := false
+	if broadcast {
+		p.toAttr = ""
+		initial = s.setAvailability(st.Type == "", presencePriority(st))
+	}
+	if RunHook(srv, PresenceOut, p) == Pass && st.To != "" {
+		srv.RoutePresence(p)
+	}
+	if broadcast && st.Type == "" {
+		s.setPresenceBytes(p.Bytes())
+	}
+	if initial {
+		RunHook(srv, SessionInitialPresence, s)
+	}
+}
+
+// presencePriority reads <priority/> (RFC 6121 §4.7.2.3), default 0.
+func presencePriority(st *wire.Stanza) int {
+	c, ok := st.Child("priority", nsClient)
+	if !ok {
+		return 0
+	}
+	el, err := wire.Parse(st.ChildBytes(c))
+	if err != nil {
+		return 0
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(el.Text))
+	if err != nil || n < -128 || n > 127 {
+		return 0
+	}
+	return n
+}
+
+// RoutePresence delivers a presence addressed to someone (RFC 6121 §4.6
+// directed presence, and subscription stanzas not taken by a hook).
+func (srv *Server) RoutePresence(p *Packet) {
+	to := p.To
+	if !srv.IsLocal(to) {
+		srv.routeElsewhere(p)
+		return
+	}
+	if to.Local == "" {
+		return
+	}
+	if RunHook(srv, PresenceIn, p) == Done {
+		return
+	}
+	if to.Resource != "" {
+		if s := srv.sessions.full(to); s != nil {
+			srv.deliver(s, p)
+		}
+		return
+	}
+	for _, s := range srv.sessions.sessions(to) {
+		if s.Available() {
+			srv.deliver(s, p)
+		}
+	}
+}

@@ -1,0 +1,505 @@
+// Package xmppd is the core of the xmppd XMPP server: listeners and stream
+// negotiation (RFC 6120, on mellium.im/xmpp), the session table, stanza
+// routing (RFC 6120 §10, RFC 6121 §8), the IQ table and the hook bus that
+// every feature under extensions/ plugs into (see Extension, Registrar,
+// Hook). Delivery to an account's resources is itself a hook handler at
+// PriorityDeliver; everything else (roster, presence broadcast, offline
+// storage, disco, ...) is an extension.
+package xmppd
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/xmppd/xmppd/store"
+	"github.com/xmppd/xmppd/xmppd/admin"
+	"github.com/xmppd/xmppd/xmppd/auth"
+	"github.com/xmppd/xmppd/xmppd/config"
+	"github.com/xmppd/xmppd/xmppd/wire"
+	"mellium.im/xmpp"
+)
+
+// Version is the server version, set at build time with -ldflags.
+var Version = "0.1.0-dev"
+
+// Options configure a Server.
+type Options struct {
+	Config     *config.Config
+	Extensions []Extension
+	Logger     *slog.Logger
+	// Store, if set, is used instead of opening <data_dir>/xmppd.db (the
+	// server then does not close it).
+	Store *store.DB
+}
+
+// Server is one xmppd instance.
+type Server struct {
+	cfg       *config.Config
+	domain    string
+	log       *slog.Logger
+	store     *store.DB
+	ownsStore bool
+	accounts  *Accounts
+	limits    config.Limits
+	tlsConfig *tls.Config
+
+	exts           []Extension
+	hooks          hookTable
+	iqHandlers     map[iqKey]IQHandler
+	iqOwners       map[iqKey]string
+	domains        map[string]DomainHandler
+	nonzas         map[string]NonzaHandler
+	streamFeatures []xmpp.StreamFeature
+	disco          discoRegistry
+	roster         Roster
+
+	sessions    *sessionTable
+	conns       connCounter
+	failIP      *failureLog
+	failAccount *failureLog
+	ids         idGen
+	pending     pendingIQs
+	metrics     metrics
+
+	ctx       context.Context
+	cancel    context.CancelFunc
+	listeners []net.Listener
+	admin     *admin.Listener
+	wg        sync.WaitGroup
+	started   time.Time
+	running   atomic.Bool
+	stopOnce  sync.Once
+}
+
+type metrics struct {
+	stanzasIn, stanzasOut atomic.Uint64
+	logins, authFailures  atomic.Uint64
+	connections           atomic.Int64
+}
+
+// New builds a server: opens the store and registers every extension in
+// order. It does not listen; call Start. A server that is never started is
+// what the CLI uses to administer a stopped server.
+func New(opt Options) (*Server, error) {
+	cfg := opt.Config
+	if cfg == nil {
+		cfg = config.Default()
+	}
+	log := opt.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	srv := &Server{
+		cfg:         cfg,
+		domain:      cfg.Domain,
+		log:         log,
+		limits:      cfg.Limits,
+		hooks:       hookTable{lists: make(map[string]any)},
+		iqHandlers:  make(map[iqKey]IQHandler),
+		iqOwners:    make(map[iqKey]string),
+		domains:     make(map[string]DomainHandler),
+		nonzas:      make(map[string]NonzaHandler),
+		sessions:    newSessionTable(),
+		conns:       connCounter{max: cfg.Limits.ConnectionsPerIP, m: make(map[string]int)},
+		failIP:      newFailureLog(cfg.Limits.FailedLoginsPerIP, cfg.Limits.FailedLoginWindow.Duration),
+		failAccount: newFailureLog(cfg.Limits.FailedLoginsPerAccount, cfg.Limits.FailedLoginWindow.Duration),
+	}
+	srv.store = opt.Store
+	if srv.store == nil {
+		db, err := store.Open(cfg.StorePath(), store.Options{})
+		if err != nil {
+			return nil, err
+		}
+		srv.store = db
+		srv.ownsStore = true
+	}
+	srv.accounts = newAccounts(srv.store, cfg.Auth.SCRAMIterations)
+
+	// The core's own pipeline steps are hook handlers like any other.
+	core := &Registrar{srv: srv, name: "core", log: log}
+	Hook(core, MessageToAccount, PriorityRewrite, srv.assignStanzaID)
+	Hook(core, MessageToAccount, PriorityDeliver, srv.deliverToAccount)
+	srv.disco.addIdentity(Identity{Category: "server", Type: "im", Name: "xmppd"})
+	if err := core.HandleIQ(TargetAccount, "set", "urn:ietf:params:xml:ns:xmpp-session", "session", emptyResult); err != nil {
+		return nil, err
+	}
+	srv.disco.addAccountFeature("urn:xmpp:sid:0")
+
+	for _, ext := range opt.Extensions {
+		r := &Registrar{srv: srv, name: ext.Name(), log: log.With("ext", ext.Name())}
+		if err := ext.Register(r); err != nil {
+			srv.closeStore()
+			return nil, fmt.Errorf("extension %s: %w", ext.Name(), err)
+		}
+		srv.exts = append(srv.exts, ext)
+	}
+	if err := cfg.CheckUnknown(); err != nil {
+		srv.closeStore()
+		return nil, err
+	}
+	return srv, nil
+}
+
+// emptyResult answers legacy RFC 3921 session establishment, which some
+// older clients still send.
+func emptyResult(*IQ) (*wire.Element, error) { return nil, nil }
+
+// Domain returns the server's domain.
+func (srv *Server) Domain() string { return srv.domain }
+
+// Logger returns the server's logger.
+func (srv *Server) Logger() *slog.Logger { return srv.log }
+
+// Store returns the server's store.
+func (srv *Server) Store() *store.DB { return srv.store }
+
+// Accounts returns the user database.
+func (srv *Server) Accounts() *Accounts { return srv.accounts }
+
+// Config returns the configuration the server runs with.
+func (srv *Server) Config() *config.Config { return srv.cfg }
+
+// Sessions returns the bound sessions of a bare JID (shared slice).
+func (srv *Server) Sessions(bare JID) []*Session { return srv.sessions.sessions(bare.Bare()) }
+
+// Session returns the session bound to full JID j, or nil.
+func (srv *Server) Session(j JID) *Session { return srv.sessions.full(j) }
+
+// NextID returns a fresh unguessable, time-ordered id.
+func (srv *Server) NextID() string { return srv.ids.Next() }
+
+// Start opens the listeners and starts the extensions.
+func (srv *Server) Start(ctx context.Context) error {
+	srv.ctx, srv.cancel = context.WithCancel(context.Background())
+	cert, err := loadOrCreateCert(srv.cfg.TLS.CertFile, srv.cfg.TLS.KeyFile, srv.cfg.DataDir, srv.domain)
+	if err != nil {
+		return err
+	}
+	srv.tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	if err := srv.listen(srv.cfg.C2S.Listen, "c2s.listen", false); err != nil {
+		srv.closeListeners()
+		return err
+	}
+	if err := srv.listen(srv.cfg.C2S.DirectTLSListen, "c2s.direct_tls_listen", true); err != nil {
+		srv.closeListeners()
+		return err
+	}
+	for i, ext := range srv.exts {
+		if st, ok := ext.(Starter); ok {
+			if err := st.Start(ctx); err != nil {
+				srv.stopExtensions(ctx, i)
+				srv.closeListeners()
+				return fmt.Errorf("extension %s: start: %w", ext.Name(), err)
+			}
+		}
+	}
+	al, err := admin.Listen(srv.cfg.SocketPath(), srv.AdminCommand, srv.log.With("component", "admin"))
+	if err != nil {
+		srv.stopExtensions(ctx, len(srv.exts))
+		srv.closeListeners()
+		return err
+	}
+	srv.admin = al
+	srv.started = time.Now()
+	srv.running.Store(true)
+	for _, l := range srv.listeners {
+		srv.wg.Add(1)
+		go srv.acceptLoop(l)
+	}
+	return nil
+}
+
+func (srv *Server) listen(addr, key string, directTLS bool) error {
+	if addr == "" {
+		return nil
+	}
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("%s %s: %w", key, addr, err)
+	}
+	if directTLS {
+		l = &tlsListener{Listener: l}
+	}
+	srv.listeners = append(srv.listeners, l)
+	srv.log.Info("listening", "key", key, "addr", l.Addr().String())
+	return nil
+}
+
+// tlsListener marks the direct-TLS (XEP-0368) listener; the handshake
+// runs on the connection's own goroutine, not in Accept.
+type tlsListener struct{ net.Listener }
+
+// C2SAddr returns the address of the STARTTLS listener (nil if disabled).
+func (srv *Server) C2SAddr() net.Addr { return srv.listenerAddr(false) }
+
+// DirectTLSAddr returns the address of the direct TLS listener.
+func (srv *Server) DirectTLSAddr() net.Addr { return srv.listenerAddr(true) }
+
+func (srv *Server) listenerAddr(directTLS bool) net.Addr {
+	for _, l := range srv.listeners {
+		if _, ok := l.(*tlsListener); ok == directTLS {
+			return l.Addr()
+		}
+	}
+	return nil
+}
+
+// TLSConfig returns the server's TLS configuration (for the HTTP listener).
+func (srv *Server) TLSConfig() *tls.Config { return srv.tlsConfig }
+
+func (srv *Server) acceptLoop(l net.Listener) {
+	defer srv.wg.Done()
+	_, directTLS := l.(*tlsListener)
+	for {
+		conn, err := l.Accept()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			srv.log.Warn("accept failed", "err", err)
+			time.Sleep(50 * time.Millisecond)
+			continue
+		}
+		srv.wg.Add(1)
+		go func() {
+			defer srv.wg.Done()
+			srv.serveConn(conn, directTLS)
+		}()
+	}
+}
+
+// serveConn negotiates one client stream and runs its session.
+func (srv *Server) serveConn(raw net.Conn, directTLS bool) {
+	ip := ipOf(raw.RemoteAddr())
+	log := srv.log.With("remote", raw.RemoteAddr().String())
+	if !srv.conns.acquire(ip) {
+		log.Warn("connection refused: too many connections from this address", "limit", srv.limits.ConnectionsPerIP)
+		if !directTLS {
+			_, _ = raw.Write([]byte(streamErrorDoc(srv.domain, "policy-violation", "too many connections from your address")))
+		}
+		_ = raw.Close()
+		return
+	}
+	defer srv.conns.release(ip)
+	srv.metrics.connections.Add(1)
+	defer srv.metrics.connections.Add(-1)
+
+	deadline := time.Now().Add(srv.limits.PreauthTimeout.Duration)
+	_ = raw.SetDeadline(deadline)
+	ctx, cancel := context.WithDeadline(srv.ctx, deadline)
+	defer cancel()
+	var transport net.Conn = raw
+	if directTLS {
+		tc := tls.Server(raw, srv.tlsConfig)
+		if err := tc.HandshakeContext(ctx); err != nil {
+			log.Debug("TLS handshake failed", "err", err)
+			_ = raw.Close()
+			return
+		}
+		transport = tc
+	}
+	maxStanza := int(srv.limits.MaxStanzaSize)
+	r := wire.NewReader(transport, wire.Limits{MaxStanzaSize: maxStanza})
+	r.SetSkipNegotiationWhitespace(true)
+	c := &streamConn{Conn: transport, r: r, budget: 4 * maxStanza}
+	var out auth.Outcome
+	var bound JID
+	features := append([]xmpp.StreamFeature{
+		srv.startTLSFeature(c),
+		srv.saslFeature(c, &out, ip),
+		srv.bindFeature(&out, &bound),
+	}, srv.streamFeatures...)
+	neg := xmpp.NewNegotiator(func(*xmpp.Session, *xmpp.StreamConfig) xmpp.StreamConfig {
+		return xmpp.StreamConfig{Features: features}
+	})
+	var state xmpp.SessionState
+	if directTLS {
+		state |= xmpp.Secure
+	}
+	_, err := xmpp.ReceiveSession(ctx, c, state, neg)
+	if err != nil || bound.IsZero() {
+		if err == nil {
+			err = errors.New("negotiation ended without a bound resource")
+		}
+		srv.negotiationFailed(c, &out, ip, log, err)
+		return
+	}
+	_ = raw.SetDeadline(time.Time{})
+	r.SetSkipNegotiationWhitespace(false)
+	srv.failAccount.reset(out.User)
+	srv.metrics.logins.Add(1)
+	srv.runSession(c, r, bound, log)
+}
+
+func (srv *Server) negotiationFailed(c *streamConn, out *auth.Outcome, ip string, log *slog.Logger, err error) {
+	cond, text := negotiationCondition(c, out, err)
+	if out.Attempted != "" && out.User == "" {
+		srv.metrics.authFailures.Add(1)
+		srv.failIP.add(ip)
+		srv.failAccount.add(out.Attempted)
+		log.Info("login failed", "user", out.Attempted, "mechanism", out.Mechanism)
+	} else {
+		log.Debug("negotiation failed", "condition", cond, "err", err)
+	}
+	_ = c.Conn.SetWriteDeadline(time.Now().Add(2 * time.Second))
+	if c.written == 0 {
+		_, _ = c.Conn.Write([]byte(streamErrorDoc(srv.domain, cond, text)))
+	} else {
+		_, _ = c.Conn.Write([]byte(streamError(cond, text) + "</stream:stream>"))
+	}
+	_ = c.Conn.Close()
+}
+
+// streamError formats <stream:error/>.
+func streamError(cond, text string) string {
+	s := "<stream:error><" + cond + " xmlns='urn:ietf:params:xml:ns:xmpp-streams'/>"
+	if text != "" {
+		s += "<text xmlns='urn:ietf:params:xml:ns:xmpp-streams'>" + string(wire.AppendEscaped(nil, text)) + "</text>"
+	}
+	return s + "</stream:error>"
+}
+
+// streamErrorDoc is a whole stream carrying only an error, for failures
+// before our stream header went out (RFC 6120 §4.9.1.2).
+func streamErrorDoc(domain, cond, text string) string {
+	return "<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' version='1.0' from='" +
+		string(wire.AppendEscaped(nil, domain)) + "'>" + streamError(cond, text) + "</stream:stream>"
+}
+
+// runSession registers a bound session, reads until the stream ends and
+// unregisters it.
+func (srv *Server) runSession(c *streamConn, r *wire.Reader, j JID, log *slog.Logger) {
+	s := &Session{
+		srv:    srv,
+		conn:   c,
+		r:      r,
+		jid:    j,
+		full:   j.String(),
+		bare:   j.Bare(),
+		secure: true,
+		since:  time.Now(),
+		done:   make(chan struct{}),
+		rate:   newTokenBucket(int64(srv.limits.ReadRate)),
+	}
+	s.log = log.With("jid", s.full)
+	s.out = outQueue{conn: c.Conn, limit: int(srv.limits.OutboundQueue), writeTTL: 30 * time.Second, onClose: func() { close(s.done) }}
+	replaced, ok := srv.sessions.add(s, srv.limits.MaxResourcesPerUser)
+	if !ok {
+		s.CloseWithError("resource-constraint", "too many resources for this account")
+		<-s.done
+		return
+	}
+	if replaced != nil {
+		replaced.CloseWithError("conflict", "replaced by a new connection with the same resource")
+	}
+	s.log.Info("session bound")
+	RunHook(srv, SessionBound, s)
+
+	err := s.readLoop()
+	var werr *wire.Error
+	switch {
+	case errors.Is(err, errStreamClosed):
+		s.Close()
+	case errors.As(err, &werr):
+		s.log.Info("closing stream on bad input", "condition", werr.Condition(), "err", werr.Msg)
+		s.CloseWithError(werr.Condition(), werr.Msg)
+	default:
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() && !s.closing.Load() {
+			s.CloseWithError("connection-timeout", "idle for too long")
+		} else {
+			s.Close()
+		}
+	}
+	srv.unbind(s)
+	select {
+	case <-s.done:
+	case <-time.After(5 * time.Second):
+		_ = c.Conn.Close()
+	}
+}
+
+// unbind takes s out of routing and tells the extensions (presence
+// broadcast of unavailable happens there).
+func (srv *Server) unbind(s *Session) {
+	if srv.sessions.remove(s) {
+		RunHook(srv, SessionClosed, s)
+		s.log.Info("session closed")
+	}
+}
+
+// Shutdown closes every stream politely (RFC 6120 §4.4), stops the
+// extensions and closes the store.
+func (srv *Server) Shutdown(ctx context.Context) error {
+	var err error
+	srv.stopOnce.Do(func() {
+		srv.running.Store(false)
+		srv.closeListeners()
+		if srv.admin != nil {
+			_ = srv.admin.Close()
+		}
+		srv.sessions.each(func(s *Session) {
+			s.CloseWithError("system-shutdown", "the server is shutting down")
+		})
+		if srv.cancel != nil {
+			srv.cancel()
+		}
+		done := make(chan struct{})
+		go func() { srv.wg.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-ctx.Done():
+			srv.log.Warn("shutdown timed out waiting for sessions")
+		}
+		srv.stopExtensions(ctx, len(srv.exts))
+		err = srv.closeStore()
+	})
+	return err
+}
+
+func (srv *Server) closeListeners() {
+	for _, l := range srv.listeners {
+		_ = l.Close()
+	}
+}
+
+func (srv *Server) stopExtensions(ctx context.Context, n int) {
+	for i := n - 1; i >= 0; i-- {
+		if st, ok := srv.exts[i].(Stopper); ok {
+			if err := st.Stop(ctx); err != nil {
+				srv.log.Error("extension stop failed", "ext", srv.exts[i].Name(), "err", err)
+			}
+		}
+	}
+}
+
+// Close releases a server that was never started (CLI use).
+func (srv *Server) Close() error {
+	if srv.running.Load() {
+		return errors.New("server is running: use Shutdown")
+	}
+	srv.stopExtensions(context.Background(), 0)
+	return srv.closeStore()
+}
+
+func (srv *Server) closeStore() error {
+	if srv.ownsStore && srv.store != nil {
+		err := srv.store.Close()
+		srv.store = nil
+		return err
+	}
+	return nil
+}
+
+// DataPath returns a path inside the data directory.
+func (srv *Server) DataPath(elem ...string) string {
+	return filepath.Join(append([]string{srv.cfg.DataDir}, elem...)...)
+}

@@ -1,0 +1,343 @@
+package xmppd
+
+import (
+	"crypto/tls"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/xmppd/xmppd/xmppd/wire"
+)
+
+// Session is one bound client stream. Its reader goroutine parses and
+// routes what the client sends; everything addressed to it goes through
+// its outbound queue, which a writer goroutine drains in batches, so a slow
+// reader never blocks a sender.
+type Session struct {
+	srv    *Server
+	conn   net.Conn
+	r      *wire.Reader
+	jid    JID    // full JID
+	full   string // jid as text, stamped on everything it sends
+	bare   JID
+	log    *slog.Logger
+	secure bool
+	since  time.Time
+
+	out  outQueue
+	rate *tokenBucket // per-connection read rate; nil = unlimited
+
+	mu          sync.Mutex
+	available   bool
+	everAvailable bool
+	priority    int
+	presence    []byte // last broadcast presence (stamped), answered to probes
+	values      map[any]any
+	closeReason string
+
+	closing atomic.Bool
+	done    chan struct{}
+}
+
+// JID returns the session's full JID.
+func (s *Session) JID() JID { return s.jid }
+
+// Bare returns the session's bare JID.
+func (s *Session) Bare() JID { return s.bare }
+
+// Logger returns the session's logger.
+func (s *Session) Logger() *slog.Logger { return s.log }
+
+// RemoteAddr returns the client's network address.
+func (s *Session) RemoteAddr() net.Addr { return s.conn.RemoteAddr() }
+
+// TLSState returns the connection's TLS state, if any.
+func (s *Session) TLSState() *tls.ConnectionState {
+	if tc, ok := s.conn.(interface{ ConnectionState() tls.ConnectionState }); ok {
+		st := tc.ConnectionState()
+		return &st
+	}
+	return nil
+}
+
+// Available reports whether the session has sent available presence.
+func (s *Session) Available() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.available
+}
+
+// Priority returns the priority of the session's last presence.
+func (s *Session) Priority() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.priority
+}
+
+// Presence returns the last available presence broadcast by the session
+// (nil when unavailable).
+func (s *Session) Presence() []byte {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.presence
+}
+
+// setAvailability records the session's availability and priority from
+// its broadcast presence; it returns whether this is the session's
+// initial presence (RFC 6121 §4.2).
+func (s *Session) setAvailability(available bool, priority int) (initial bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	initial = available && !s.everAvailable
+	s.everAvailable = s.everAvailable || available
+	s.available = available
+	s.priority = priority
+	if !available {
+		s.presence = nil
+	}
+	return initial
+}
+
+func (s *Session) setPresenceBytes(b []byte) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.available {
+		s.presence = b
+	}
+}
+
+// Value returns per-session state an extension stored under key.
+func (s *Session) Value(key any) any {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.values[key]
+}
+
+// SetValue stores per-session state for an extension; use an unexported
+// key type so extensions cannot collide.
+func (s *Session) SetValue(key, v any) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.values == nil {
+		s.values = make(map[any]any)
+	}
+	s.values[key] = v
+}
+
+// Send queues serialised XML for the client. b must not be modified
+// afterwards (it may be shared with other recipients).
+func (s *Session) Send(b []byte) {
+	if !s.out.push(b) {
+		return
+	}
+	if s.out.overLimit() {
+		s.log.Warn("outbound queue full, disconnecting slow client", "queued_bytes", s.out.size())
+		s.CloseWithError("policy-violation", "outbound queue limit exceeded: the client reads too slowly")
+	}
+}
+
+// SendElement serialises and queues an element.
+func (s *Session) SendElement(e *wire.Element) { s.Send(e.AppendXML(nil)) }
+
+// CloseWithError ends the stream with a stream error condition (RFC 6120
+// §4.9) after what is already queued.
+func (s *Session) CloseWithError(condition, text string) {
+	b := []byte("<stream:error><" + condition + " xmlns='urn:ietf:params:xml:ns:xmpp-streams'/>")
+	if text != "" {
+		b = append(b, "<text xmlns='urn:ietf:params:xml:ns:xmpp-streams'>"...)
+		b = wire.AppendEscaped(b, text)
+		b = append(b, "</text>"...)
+	}
+	b = append(b, "</stream:error>"...)
+	s.mu.Lock()
+	if s.closeReason == "" {
+		s.closeReason = condition
+	}
+	s.mu.Unlock()
+	s.out.push(b)
+	s.Close()
+}
+
+// Close ends the stream politely: queued stanzas are written, then
+// </stream:stream>, then the connection is closed.
+func (s *Session) Close() {
+	if s.closing.Swap(true) {
+		return
+	}
+	s.out.push(streamEnd)
+	s.out.closeAfterFlush()
+}
+
+var streamEnd = []byte("</stream:stream>")
+
+// Done is closed when the session has ended.
+func (s *Session) Done() <-chan struct{} { return s.done }
+
+// outQueue is a session's outbound queue. Producers append under a short
+// lock; one writer goroutine, started on demand and exiting when the queue
+// is empty, writes everything queued in one batch per syscall.
+type outQueue struct {
+	mu       sync.Mutex
+	bufs     [][]byte
+	bytes    int
+	limit    int
+	writing  bool
+	closing  bool
+	dead     bool
+	conn     net.Conn
+	onClose  func()
+	writeTTL time.Duration
+}
+
+// push queues b; it returns false if the queue is closed.
+func (q *outQueue) push(b []byte) bool {
+	q.mu.Lock()
+	if q.dead || q.closing && !isStreamEnd(b) {
+		q.mu.Unlock()
+		return false
+	}
+	q.bufs = append(q.bufs, b)
+	q.bytes += len(b)
+	start := !q.writing
+	q.writing = true
+	q.mu.Unlock()
+	if start {
+		go q.flush()
+	}
+	return true
+}
+
+func isStreamEnd(b []byte) bool { return len(b) > 0 && &b[0] == &streamEnd[0] }
+
+func (q *outQueue) size() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.bytes
+}
+
+func (q *outQueue) overLimit() bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.limit > 0 && q.bytes > q.limit
+}
+
+func (q *outQueue) closeAfterFlush() {
+	q.mu.Lock()
+	q.closing = true
+	start := !q.writing
+	q.writing = true
+	q.mu.Unlock()
+	if start {
+		go q.flush()
+	}
+}
+
+var batchPool = sync.Pool{New: func() any { b := make([]byte, 0, 16<<10); return &b }}
+
+// flush writes batches until the queue is empty. Stanzas queued together
+// go out in one Write: one TLS record and one syscall for many stanzas.
+func (q *outQueue) flush() {
+	var local [][]byte
+	for {
+		q.mu.Lock()
+		if len(q.bufs) == 0 {
+			q.writing = false
+			closing := q.closing && !q.dead
+			if closing {
+				q.dead = true
+			}
+			q.mu.Unlock()
+			if closing {
+				q.finish()
+			}
+			return
+		}
+		local, q.bufs = q.bufs, local[:0]
+		q.bytes = 0
+		q.mu.Unlock()
+
+		bp := batchPool.Get().(*[]byte)
+		batch := (*bp)[:0]
+		var err error
+		for i, b := range local {
+			if len(batch)+len(b) > cap(batch) && len(batch) > 0 {
+				if err = q.write(batch); err != nil {
+					break
+				}
+				batch = batch[:0]
+			}
+			if len(b) > cap(batch) {
+				if err = q.write(b); err != nil {
+					break
+				}
+			} else {
+				batch = append(batch, b...)
+			}
+			local[i] = nil
+		}
+		if err == nil && len(batch) > 0 {
+			err = q.write(batch)
+		}
+		*bp = batch[:0]
+		batchPool.Put(bp)
+		clear(local)
+		if err != nil {
+			q.mu.Lock()
+			q.dead = true
+			q.writing = false
+			q.bufs = nil
+			q.mu.Unlock()
+			q.finish()
+			return
+		}
+	}
+}
+
+func (q *outQueue) write(b []byte) error {
+	if q.writeTTL > 0 {
+		_ = q.conn.SetWriteDeadline(time.Now().Add(q.writeTTL))
+	}
+	_, err := q.conn.Write(b)
+	return err
+}
+
+func (q *outQueue) finish() {
+	_ = q.conn.Close()
+	if q.onClose != nil {
+		q.onClose()
+	}
+}
+
+// errStreamClosed marks a clean end of the client's stream.
+var errStreamClosed = errors.New("stream closed by client")
+
+// readLoop parses and dispatches what the client sends until the stream
+// ends. It runs on the connection's goroutine.
+func (s *Session) readLoop() error {
+	var st wire.Stanza
+	idle := s.srv.limits.IdleTimeout.Duration
+	for {
+		if idle > 0 {
+			_ = s.conn.SetReadDeadline(time.Now().Add(idle))
+		}
+		err := s.r.Next(&st)
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				return errStreamClosed
+			}
+			return err
+		}
+		if s.rate != nil {
+			s.rate.wait(len(st.Raw))
+		}
+		// The packet keeps the stanza beyond this iteration (queues,
+		// archive), so hand over ownership and start a fresh one.
+		owned := st
+		st = wire.Stanza{}
+		s.srv.handleFromClient(s, &owned)
+	}
+}
