@@ -8,10 +8,11 @@ import (
 // discoRegistry collects what extensions announce, so the disco extension
 // (XEP-0030) and entity capabilities (XEP-0115) can answer from one place.
 type discoRegistry struct {
-	mu              sync.RWMutex
-	identities      []Identity
-	features        []string
-	accountFeatures []string
+	mu                sync.RWMutex
+	identities        []Identity
+	features          []string
+	accountFeatures   []string
+	accountIdentities []Identity
 }
 
 func addUnique(l []string, v string) []string {
@@ -41,6 +42,14 @@ func (d *discoRegistry) addIdentity(id Identity) {
 	d.mu.Unlock()
 }
 
+func (d *discoRegistry) addAccountIdentity(id Identity) {
+	d.mu.Lock()
+	if !slices.Contains(d.accountIdentities, id) {
+		d.accountIdentities = append(d.accountIdentities, id)
+	}
+	d.mu.Unlock()
+}
+
 // ServerFeatures returns the features of the server domain, sorted.
 func (srv *Server) ServerFeatures() []string {
 	srv.disco.mu.RLock()
@@ -64,6 +73,13 @@ func (srv *Server) ServerIdentities() []Identity {
 	srv.disco.mu.RLock()
 	defer srv.disco.mu.RUnlock()
 	return slices.Clone(srv.disco.identities)
+}
+
+// AccountIdentities returns the identities of an account's bare JID.
+func (srv *Server) AccountIdentities() []Identity {
+	srv.disco.mu.RLock()
+	defer srv.disco.mu.RUnlock()
+	return slices.Clone(srv.disco.accountIdentities)
 }
 
 // ComponentDomains returns the domains served by components, sorted (the

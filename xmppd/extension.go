@@ -120,6 +120,10 @@ func (r *Registrar) AccountFeature(ns string) { r.srv.disco.addAccountFeature(ns
 // Identity announces a XEP-0030 identity of the server domain.
 func (r *Registrar) Identity(id Identity) { r.srv.disco.addIdentity(id) }
 
+// AccountIdentity announces a XEP-0030 identity of every account's bare
+// JID (PEP's pubsub/pep, XEP-0163 §6.1).
+func (r *Registrar) AccountIdentity(id Identity) { r.srv.disco.addAccountIdentity(id) }
+
 // HandleIQ registers h for IQs of type typ ("get" or "set") whose payload
 // is <name xmlns='ns'/> addressed to target. A duplicate registration is a
 // start-up error.

@@ -10,6 +10,7 @@ import (
 // and the extensions in this one list so their order is visible at a glance.
 const (
 	PriorityFilter   = 1000 // policy: blocking, rate limits, window checks; may reject
+	PriorityObserve  = 800  // reads stanzas without changing or stopping them (entity caps); always Pass
 	PriorityRewrite  = 500  // adds or strips payloads (stanza-id, mentions)
 	PriorityArchive  = 0    // archive before delivery: what a client receives is stored
 	PriorityCarbons  = -50  // copies to the user's other resources
@@ -61,6 +62,10 @@ var (
 
 	// IQOut runs for every IQ a local session sends, before dispatch.
 	IQOut = HookPoint[*Packet]{"iq/out"}
+	// IQToFull runs for an IQ (any type, any sender) addressed to an online
+	// local full JID, before the core delivers it; a filter that returns
+	// Done answers or drops it itself (blocking).
+	IQToFull = HookPoint[*Packet]{"iq/full"}
 
 	// SessionBound runs when a resource is bound (the session is routable).
 	SessionBound = HookPoint[*Session]{"session/bound"}
@@ -141,5 +146,11 @@ func Hook[E any](r *Registrar, p HookPoint[E], priority int, fn func(E) Verdict)
 // RunHook runs the handlers of point p on ev. Extensions use it to run a
 // core pipeline step on a stanza they generate.
 func RunHook[E any](s *Server, p HookPoint[E], ev E) Verdict {
-	return listFor(&s.hooks, p).run(ev)
+	// Read-only lookup: sessions run hooks concurrently, so a point nobody
+	// hooked must not be created here (that would write the map).
+	l, ok := s.hooks.lists[p.name]
+	if !ok {
+		return Pass
+	}
+	return l.(*hookList[E]).run(ev)
 }

@@ -2,6 +2,7 @@ package xmppd
 
 import (
 	"bytes"
+	"slices"
 
 	"github.com/xmppd/xmppd/xmppd/wire"
 	"mellium.im/xmpp/jid"
@@ -73,14 +74,16 @@ func (p *Packet) build() []byte {
 		extra += len(a)
 	}
 	from := p.From.String()
-	out := st.Rewrite(make([]byte, 0, len(st.Raw)+len(from)+len(p.toAttr)+extra+32), p.toAttr, from)
+	// Room for escaping, the added children and a self-closing tag's
+	// end tag, so the splices below need no second allocation.
+	out := st.Rewrite(make([]byte, 0, len(st.Raw)+2*(len(from)+len(p.toAttr))+extra+len(st.Name)+32), p.toAttr, from)
 	if len(p.remove) == 0 && len(p.add) == 0 {
 		return out
 	}
 	// Child offsets are relative to Raw; only the start tag changed length.
 	delta := len(out) - len(st.Raw)
 	if len(p.remove) > 0 {
-		kept := make([]byte, 0, len(out)+extra+16)
+		kept := make([]byte, 0, len(out)+extra+len(st.Name)+4)
 		pos := 0
 		for _, c := range p.remove {
 			kept = append(kept, out[pos:c.Start+delta]...)
@@ -96,33 +99,41 @@ func (p *Packet) build() []byte {
 }
 
 // insertChildren splices children before the element's end tag, turning a
-// self-closing <message/> into <message>…</message>.
+// self-closing <message/> into <message>…</message>. It works in place when
+// el has the capacity (build reserves it), so a routed stanza costs one
+// allocation.
 func insertChildren(el []byte, children [][]byte) []byte {
-	last := bytes.LastIndexByte(el, '<')
-	res := make([]byte, 0, len(el)+64)
-	if last > 0 && el[last+1] == '/' {
-		res = append(res, el[:last]...)
-		for _, c := range children {
-			res = append(res, c...)
-		}
-		return append(res, el[last:]...)
+	n := 0
+	for _, c := range children {
+		n += len(c)
 	}
-	// Self-closing: "<name ... />".
+	last := bytes.LastIndexByte(el, '<')
+	if last > 0 && el[last+1] == '/' {
+		tail := len(el) - last
+		el = slices.Grow(el, n)[:len(el)+n]
+		copy(el[last+n:], el[last:last+tail])
+		pos := last
+		for _, c := range children {
+			pos += copy(el[pos:], c)
+		}
+		return el
+	}
+	// Self-closing: "<name ... />" becomes "<name ...>children</name>".
 	end := bytes.LastIndexByte(el, '/')
 	nameEnd := bytes.IndexAny(el[1:], " \t\r\n/>") + 1
-	res = append(res, el[:end]...)
-	res = append(res, '>')
+	name := slices.Clone(el[1:nameEnd])
+	el = append(el[:end], '>')
 	for _, c := range children {
-		res = append(res, c...)
+		el = append(el, c...)
 	}
-	res = append(res, "</"...)
-	res = append(res, el[1:nameEnd]...)
-	return append(res, '>')
+	el = append(el, "</"...)
+	el = append(el, name...)
+	return append(el, '>')
 }
 
 // errorReply builds the error stanza answering p (RFC 6120 §8.3): to and
 // from swapped, same id, the original payload elements kept.
-func errorReply(p *Packet, se stanza.Error) []byte {
+func errorReply(p *Packet, se stanza.Error, app *wire.Element) []byte {
 	st := p.Stanza
 	b := make([]byte, 0, len(st.Raw)+256)
 	b = append(b, '<')
@@ -144,13 +155,13 @@ func errorReply(p *Packet, se stanza.Error) []byte {
 		}
 		b = append(b, st.Raw[c.Start:c.End]...)
 	}
-	b = appendStanzaError(b, se)
+	b = appendStanzaError(b, se, app)
 	b = append(b, "</"...)
 	b = append(b, st.Name...)
 	return append(b, '>')
 }
 
-func appendStanzaError(b []byte, se stanza.Error) []byte {
+func appendStanzaError(b []byte, se stanza.Error, app *wire.Element) []byte {
 	typ := se.Type
 	if typ == "" {
 		typ = stanza.Cancel
@@ -176,6 +187,9 @@ func appendStanzaError(b []byte, se stanza.Error) []byte {
 		b = wire.AppendEscaped(b, text)
 		b = append(b, "</text>"...)
 	}
+	if app != nil {
+		b = app.AppendXML(b)
+	}
 	return append(b, "</error>"...)
 }
 
@@ -186,6 +200,19 @@ func appendAttr(b []byte, name, value string) []byte {
 	b = wire.AppendEscaped(b, value)
 	return append(b, '\'')
 }
+
+// AppError is a stanza error with an application-specific condition element
+// (RFC 6120 §8.3.3.2), e.g. XEP-0060's <precondition-not-met/>. IQ handlers
+// return it like a stanza.Error; errors.As still finds the stanza.Error.
+type AppError struct {
+	Err stanza.Error
+	App *wire.Element
+}
+
+func (e AppError) Error() string { return e.Err.Error() }
+
+// Unwrap returns the stanza error.
+func (e AppError) Unwrap() error { return e.Err }
 
 // StanzaError builds a stanza error with an English text.
 func StanzaError(typ stanza.ErrorType, cond stanza.Condition, text string) stanza.Error {

@@ -178,7 +178,10 @@ func (srv *Server) routeElsewhere(p *Packet) {
 }
 
 // Bounce answers p with a stanza error, never an error to an error.
-func (srv *Server) Bounce(p *Packet, se stanza.Error) {
+func (srv *Server) Bounce(p *Packet, se stanza.Error) { srv.bounce(p, se, nil) }
+
+// bounce is Bounce with an optional application-specific condition.
+func (srv *Server) bounce(p *Packet, se stanza.Error, app *wire.Element) {
 	if p.Type() == "error" {
 		return
 	}
@@ -186,7 +189,7 @@ func (srv *Server) Bounce(p *Packet, se stanza.Error) {
 		p.Type() != "subscribe" && p.Type() != "subscribed" && p.Type() != "unsubscribe" && p.Type() != "unsubscribed" {
 		return
 	}
-	reply := errorReply(p, se)
+	reply := errorReply(p, se, app)
 	if p.Origin != nil {
 		p.Origin.Send(reply)
 		return
@@ -239,7 +242,9 @@ func (srv *Server) RouteIQ(p *Packet) {
 	}
 	if to.Resource != "" {
 		if s := srv.sessions.full(to); s != nil {
-			srv.deliver(s, p)
+			if RunHook(srv, IQToFull, p) == Pass {
+				srv.deliver(s, p)
+			}
 			return
 		}
 		if isRequest {
@@ -282,11 +287,15 @@ func (srv *Server) runIQHandler(p *Packet, h IQHandler) {
 	res, err := h(iq)
 	if err != nil {
 		var se stanza.Error
-		if !errors.As(err, &se) {
+		var ae AppError
+		var app *wire.Element
+		if errors.As(err, &ae) {
+			se, app = ae.Err, ae.App
+		} else if !errors.As(err, &se) {
 			srv.log.Error("IQ handler failed", "payload", payload.NS+" "+payload.Name, "from", p.From.String(), "err", err)
 			se = StanzaError(stanza.Wait, stanza.InternalServerError, "the server could not process the request")
 		}
-		srv.Bounce(p, se)
+		srv.bounce(p, se, app)
 		return
 	}
 	reply := resultIQ(p, res)

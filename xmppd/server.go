@@ -121,7 +121,12 @@ func New(opt Options) (*Server, error) {
 		srv.store = db
 		srv.ownsStore = true
 	}
-	srv.accounts = newAccounts(srv.store, cfg.Auth.SCRAMIterations)
+	accounts, err := newAccounts(srv.store, cfg.Auth.SCRAMIterations)
+	if err != nil {
+		srv.closeStore()
+		return nil, fmt.Errorf("loading accounts from %s: %w", srv.store.Path(), err)
+	}
+	srv.accounts = accounts
 
 	// The core's own pipeline steps are hook handlers like any other.
 	core := &Registrar{srv: srv, name: "core", log: log}

@@ -31,13 +31,13 @@ type Session struct {
 	out  outQueue
 	rate *tokenBucket // per-connection read rate; nil = unlimited
 
-	mu          sync.Mutex
-	available   bool
+	mu            sync.Mutex
+	available     bool
 	everAvailable bool
-	priority    int
-	presence    []byte // last broadcast presence (stamped), answered to probes
-	values      map[any]any
-	closeReason string
+	priority      int
+	presence      []byte // last broadcast presence (stamped), answered to probes
+	values        map[any]any
+	closeReason   string
 
 	closing atomic.Bool
 	done    chan struct{}

@@ -81,7 +81,7 @@ func Mechanisms(lookup Lookup, cs *tls.ConnectionState, out *Outcome) []sasl.Mec
 	if out == nil {
 		out = &Outcome{}
 	}
-	cb := exporterData(cs)
+	cb := offeredCB(cs)
 	mk := func(name string, plus bool, sha256Hash bool) sasl.Mechanism {
 		s := &scramServer{name: name, plus: plus, cbData: cb, lookup: lookup, out: out}
 		if sha256Hash {
@@ -107,7 +107,7 @@ func Mechanisms(lookup Lookup, cs *tls.ConnectionState, out *Outcome) []sasl.Mec
 // nil. StreamFeature already advertises them; this is for callers that build
 // their own feature list.
 func ChannelBindingTypes(cs *tls.ConnectionState) []string {
-	if exporterData(cs) == nil {
+	if offeredCB(cs) == nil {
 		return nil
 	}
 	return []string{cbTypeExporter}

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
+	"sync/atomic"
 
 	"mellium.im/sasl"
 )
@@ -26,6 +27,25 @@ const serverNonceLen = 18
 // maxAttemptedLen bounds Outcome.Attempted for names that fail
 // normalisation, since those are raw client input headed for logs.
 const maxAttemptedLen = 64
+
+var channelBindingOff atomic.Bool
+
+// SetOfferChannelBinding turns the -PLUS mechanisms (and the XEP-0440
+// advertisement) on or off for connections negotiated afterwards; on by
+// default. Interop trade-off: slixmpp 1.8.3 (Debian 12) only knows
+// tls-unique, which TLS 1.3 does not have. When -PLUS is offered it picks
+// SCRAM-*-PLUS with p=tls-unique (refused) or, if told to use plain SCRAM,
+// sends the "y" flag, which RFC 5802 §6 requires us to refuse as a
+// downgrade. With -PLUS off it logs in with SCRAM ("y" is then legitimate).
+func SetOfferChannelBinding(on bool) { channelBindingOff.Store(!on) }
+
+// offeredCB is exporterData gated by SetOfferChannelBinding.
+func offeredCB(cs *tls.ConnectionState) []byte {
+	if channelBindingOff.Load() {
+		return nil
+	}
+	return exporterData(cs)
+}
 
 // exporterData returns the tls-exporter channel binding data of a connection,
 // or nil if the connection cannot provide it safely. Go refuses to export

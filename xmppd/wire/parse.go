@@ -170,25 +170,27 @@ func (p *parser) qname(i int) (end, colon int, err error) {
 	needStart := true
 	for i < len(b) {
 		c := b[i]
-		if c < utf8.RuneSelf {
-			if c == ':' {
-				if colon >= 0 || needStart {
-					return 0, 0, p.errAt(NotWellFormed, i, "invalid name")
-				}
-				colon = i
-				i++
-				continue
-			}
-			k := nameTab[c]
-			if k == 0 {
-				break
-			}
+		if k := nameTab[c]; k != 0 {
 			if needStart && k != 2 {
 				return 0, 0, p.errAt(NotWellFormed, i, "invalid name")
 			}
+			// Fast path: the rest of an ASCII NCName.
+			for i++; i < len(b) && nameTab[b[i]] != 0; i++ {
+			}
 			needStart = false
+			continue
+		}
+		if c == ':' {
+			if colon >= 0 || needStart {
+				return 0, 0, p.errAt(NotWellFormed, i, "invalid name")
+			}
+			colon = i
+			needStart = true
 			i++
 			continue
+		}
+		if c < utf8.RuneSelf {
+			break
 		}
 		r, size := utf8.DecodeRune(b[i:])
 		if size == 1 {

@@ -38,6 +38,14 @@ type Option func(*options)
 type options struct {
 	exts      []xmppd.Extension
 	configure []func(*config.Config)
+	dir       string
+}
+
+// WithDataDir runs the server on dir instead of a fresh temporary
+// directory, so a test can stop a server and start another on the same
+// data (restart tests). The caller owns dir (use t.TempDir()).
+func WithDataDir(dir string) Option {
+	return func(o *options) { o.dir = dir }
 }
 
 // WithExtensions sets the extensions (default: none but the core).
@@ -58,7 +66,10 @@ func Start(t testing.TB, opts ...Option) *Server {
 	for _, fn := range opts {
 		fn(&o)
 	}
-	dir := t.TempDir()
+	dir := o.dir
+	if dir == "" {
+		dir = t.TempDir()
+	}
 	cfg := config.Default()
 	cfg.DataDir = dir
 	cfg.C2S.Listen = "127.0.0.1:0"
@@ -154,7 +165,7 @@ func (s *Server) Dial(t testing.TB, user, password string, o DialOptions) (*Clie
 	if len(mechs) == 0 {
 		mechs = []sasl.Mechanism{sasl.ScramSha256}
 	}
-	features = append(features, xmpp.SASL("", password, mechs...), xmpp.BindResource())
+	features = append(features, xmpp.SASL("", password, mechs...), bindResource(o.Resource))
 	origin, err := jid.New(user, s.Domain(), o.Resource)
 	if err != nil {
 		return nil, err
@@ -170,6 +181,55 @@ func (s *Server) Dial(t testing.TB, user, password string, o DialOptions) (*Clie
 	go c.readLoop()
 	t.Cleanup(func() { _ = sess.Close(); _ = sess.Conn().Close() })
 	return c, nil
+}
+
+// bindResource is a client-side bind that sends the wanted resource
+// (mellium v0.22's client BindResource always sends an empty one).
+func bindResource(resource string) xmpp.StreamFeature {
+	const nsBind = "urn:ietf:params:xml:ns:xmpp-bind"
+	return xmpp.StreamFeature{
+		Name:      xml.Name{Space: nsBind, Local: "bind"},
+		Necessary: xmpp.Authn,
+		Parse: func(ctx context.Context, d *xml.Decoder, start *xml.StartElement) (bool, interface{}, error) {
+			return true, nil, d.Skip()
+		},
+		Negotiate: func(ctx context.Context, s *xmpp.Session, _ interface{}) (xmpp.SessionState, io.ReadWriter, error) {
+			req := "<iq type='set' id='bind-1'><bind xmlns='" + nsBind + "'/></iq>"
+			if resource != "" {
+				req = "<iq type='set' id='bind-1'><bind xmlns='" + nsBind + "'><resource>" +
+					string(wire.AppendEscaped(nil, resource)) + "</resource></bind></iq>"
+			}
+			if _, err := s.Conn().Write([]byte(req)); err != nil {
+				return 0, nil, err
+			}
+			r := s.TokenReader()
+			defer r.Close()
+			d := xml.NewTokenDecoder(r)
+			for {
+				tok, err := d.Token()
+				if err != nil {
+					return 0, nil, err
+				}
+				start, ok := tok.(xml.StartElement)
+				if !ok {
+					continue
+				}
+				el, err := decodeElement(d, start)
+				if err != nil {
+					return 0, nil, err
+				}
+				if el.Attr("type") != "result" {
+					return 0, nil, fmt.Errorf("bind failed: %s", el)
+				}
+				j, err := jid.Parse(el.Child("bind", nsBind).ChildText("jid", ""))
+				if err != nil {
+					return 0, nil, err
+				}
+				s.UpdateAddr(j)
+				return xmpp.Ready, nil, nil
+			}
+		},
+	}
 }
 
 // readLoop turns every top-level element into a wire.Element.
@@ -241,7 +301,10 @@ func (c *Client) Send(xmlText string) {
 }
 
 // Sendf formats and sends raw XML.
-func (c *Client) Sendf(format string, args ...any) { c.t.Helper(); c.Send(fmt.Sprintf(format, args...)) }
+func (c *Client) Sendf(format string, args ...any) {
+	c.t.Helper()
+	c.Send(fmt.Sprintf(format, args...))
+}
 
 // Next returns the next element received, failing after timeout.
 func (c *Client) Next(timeout time.Duration) *wire.Element {

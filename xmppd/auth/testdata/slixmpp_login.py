@@ -2,6 +2,7 @@
 
 Usage: slixmpp_login.py JID PASSWORD PORT [MECHANISM]
 """
+import asyncio
 import logging
 import ssl
 import sys
@@ -33,7 +34,11 @@ def main():
     c.ssl_context.check_hostname = False
     c.ssl_context.verify_mode = ssl.CERT_NONE
     c.connect(address=("127.0.0.1", port))
-    c.process(timeout=10)
+    # process(timeout=...) is broken in slixmpp 1.8.3 on Python 3.11.
+    try:
+        c.loop.run_until_complete(asyncio.wait_for(c.disconnected, 10))
+    except asyncio.TimeoutError:
+        c.result = "TIMEOUT " + c.result
     print(c.result)
 
 
