@@ -100,7 +100,7 @@ func (srv *Server) startTLSFeature(c *streamConn) xmpp.StreamFeature {
 			if err := srv.checkHost(c, s); err != nil {
 				return 0, nil, err
 			}
-			if c.r.Buffered() > 0 {
+			if !c.r.DiscardWhitespace() {
 				return 0, nil, errors.New("data pipelined after <starttls/>")
 			}
 			if _, err := c.Conn.Write([]byte(`<proceed xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>`)); err != nil {

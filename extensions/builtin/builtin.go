@@ -4,10 +4,27 @@
 package builtin
 
 import (
+	"github.com/xmppd/xmppd/extensions/blocking"
+	"github.com/xmppd/xmppd/extensions/disco"
+	"github.com/xmppd/xmppd/extensions/offline"
+	"github.com/xmppd/xmppd/extensions/pep"
+	"github.com/xmppd/xmppd/extensions/ping"
+	"github.com/xmppd/xmppd/extensions/roster"
+	"github.com/xmppd/xmppd/extensions/vcard"
+	"github.com/xmppd/xmppd/extensions/version"
 	"github.com/xmppd/xmppd/xmppd"
 )
 
 // All returns fresh instances of every built-in extension.
 func All() []xmppd.Extension {
-	return []xmppd.Extension{}
+	return []xmppd.Extension{
+		disco.New(),
+		ping.New(),
+		version.New(),
+		roster.New(),
+		blocking.New(),
+		offline.New(),
+		vcard.New(),
+		pep.New(),
+	}
 }

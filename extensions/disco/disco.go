@@ -10,7 +10,10 @@
 //     (Registrar.HandleDomain), e.g. the MUC service.
 //   - disco#info to a local account's bare JID, answered by the server on
 //     the account's behalf to anyone (as Prosody does): identity
-//     account/registered plus the account features (PEP and others).
+//     account/registered plus the account identities and features other
+//     extensions announced (Registrar.AccountIdentity, AccountFeature: PEP).
+//     A node on an account is item-not-found; disco#items on an account
+//     belongs to PEP.
 //
 // Stream feature: after authentication the server advertises
 // <c xmlns='http://jabber.org/protocol/caps'/> with the XEP-0115 §5
@@ -130,12 +133,6 @@ func (e *Extension) serverItems(iq *xmppd.IQ) (*wire.Element, error) {
 	return q, nil
 }
 
-// accountIdentities is what the core offers beyond account/registered
-// (the PEP service's pubsub/pep), when the core has such a list.
-type accountIdentities interface {
-	AccountIdentities() []xmppd.Identity
-}
-
 // accountInfo answers for a bare JID (XEP-0030 §3.1, RFC 6120 §10.3.3):
 // anyone may ask, the answer reveals nothing specific to the account.
 func (e *Extension) accountInfo(iq *xmppd.IQ) (*wire.Element, error) {
@@ -143,10 +140,8 @@ func (e *Extension) accountInfo(iq *xmppd.IQ) (*wire.Element, error) {
 		return nil, errNoNode(node)
 	}
 	in := mdisco.Info{Identity: []info.Identity{{Category: "account", Type: "registered"}}}
-	if ai, ok := any(e.srv).(accountIdentities); ok {
-		for _, id := range ai.AccountIdentities() {
-			in.Identity = append(in.Identity, info.Identity{Category: id.Category, Type: id.Type, Name: id.Name})
-		}
+	for _, id := range e.srv.AccountIdentities() {
+		in.Identity = append(in.Identity, info.Identity{Category: id.Category, Type: id.Type, Name: id.Name})
 	}
 	for _, f := range e.srv.AccountFeatures() {
 		in.Features = append(in.Features, info.Feature{Var: f})

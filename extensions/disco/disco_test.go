@@ -38,6 +38,7 @@ func (testExt) Register(r *xmppd.Registrar) error {
 	r.Feature(testFeature)
 	r.AccountFeature(testAccountFeature)
 	r.Identity(xmppd.Identity{Category: "store", Type: "file", Name: "Test store"})
+	r.AccountIdentity(xmppd.Identity{Category: "pubsub", Type: "pep"})
 	return r.HandleDomain(testDomain, dropAll{})
 }
 
@@ -238,7 +239,10 @@ func TestAliceDiscoversBobsAccount(t *testing.T) {
 	if !hasIdentity(q, "account", "registered") {
 		t.Errorf("no account/registered identity: %s", q)
 	}
-	if hasIdentity(q, "server", "im") {
+	if !hasIdentity(q, "pubsub", "pep") {
+		t.Errorf("account identity of the test extension missing: %s", q)
+	}
+	if hasIdentity(q, "server", "im") || hasIdentity(q, "store", "file") {
 		t.Errorf("server identity on an account: %s", q)
 	}
 	wantFeatures(t, q, testAccountFeature, disco.NSInfo, "urn:xmpp:sid:0")

@@ -120,7 +120,12 @@ func ChannelBindingTypes(cs *tls.ConnectionState) []string {
 // features are listed. The advertised mechanisms (and the XEP-0440
 // <sasl-channel-binding/> element, sent next to <mechanisms/>) are exactly
 // the ones negotiated, so the -PLUS downgrade check is consistent with what
-// the client saw. With a nil session only SCRAM without -PLUS is offered.
+// the client saw.
+//
+// session.ConnectionState() is only filled in when the session's conn is a
+// *tls.Conn or has a ConnectionState() method; with a nil session or a conn
+// that hides TLS, only SCRAM without -PLUS is offered (no PLAIN). Callers
+// that wrap the TLS conn should use StreamFeatureTLS.
 //
 // The wire protocol (<auth/>, <challenge/>, <response/>, <success/>,
 // <failure/>, <abort/>) is mellium's xmpp.SASLServer, driven with our
@@ -131,6 +136,21 @@ func ChannelBindingTypes(cs *tls.ConnectionState) []string {
 // The returned feature holds per-connection state: do not share it between
 // connections.
 func StreamFeature(session *xmpp.Session, lookup Lookup, out *Outcome) xmpp.StreamFeature {
+	return StreamFeatureTLS(func() *tls.ConnectionState {
+		if session == nil {
+			return nil
+		}
+		if st := session.ConnectionState(); st.Version != 0 {
+			return &st
+		}
+		return nil
+	}, lookup, out)
+}
+
+// StreamFeatureTLS is StreamFeature with the TLS state supplied by the
+// caller: tlsState is called when the features are listed (after StartTLS)
+// and returns the connection's TLS state, or nil without TLS.
+func StreamFeatureTLS(tlsState func() *tls.ConnectionState, lookup Lookup, out *Outcome) xmpp.StreamFeature {
 	if out == nil {
 		out = &Outcome{}
 	}
@@ -138,17 +158,14 @@ func StreamFeature(session *xmpp.Session, lookup Lookup, out *Outcome) xmpp.Stre
 	var cbTypes []string
 	offer := func() {
 		var cs *tls.ConnectionState
-		if session != nil {
-			if st := session.ConnectionState(); st.Version != 0 {
-				cs = &st
-			}
+		if tlsState != nil {
+			cs = tlsState()
 		}
 		offered = Mechanisms(lookup, cs, out)
 		cbTypes = ChannelBindingTypes(cs)
 	}
-	name := xml.Name{Space: nsSASL, Local: "mechanisms"}
 	return xmpp.StreamFeature{
-		Name:       name,
+		Name:       xml.Name{Space: nsSASL, Local: "mechanisms"},
 		Necessary:  xmpp.Secure,
 		Prohibited: xmpp.Authn,
 		List: func(ctx context.Context, e xmlstream.TokenWriter, start xml.StartElement) (bool, error) {

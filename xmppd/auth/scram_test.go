@@ -1,11 +1,13 @@
 package auth
 
 import (
+	"context"
 	"crypto/sha1" // #nosec G505 -- SCRAM-SHA-1 tests.
 	"crypto/sha256"
 	"crypto/tls"
 	"encoding/base64"
 	"encoding/hex"
+	"encoding/xml"
 	"errors"
 	"fmt"
 	"reflect"
@@ -88,6 +90,23 @@ func TestMechanismsOffered(t *testing.T) {
 				t.Errorf("ChannelBindingTypes = %v, want %v", got, tc.cb)
 			}
 		})
+	}
+}
+
+func TestSetOfferChannelBinding(t *testing.T) {
+	st := newTestStore(t)
+	srv, _ := tlsPair(t, tls.VersionTLS13)
+	SetOfferChannelBinding(false)
+	defer SetOfferChannelBinding(true)
+	want := []string{"SCRAM-SHA-256", "SCRAM-SHA-1", "PLAIN"}
+	if got := mechNames(Mechanisms(st.lookup, &srv, &Outcome{})); !reflect.DeepEqual(got, want) || ChannelBindingTypes(&srv) != nil {
+		t.Fatalf("with channel binding off: %v, %v", got, ChannelBindingTypes(&srv))
+	}
+	// "y" is legitimate when -PLUS is not offered.
+	out := &Outcome{}
+	c := &scramClient{fn: sha256.New, user: "alice", pass: "correct horse", flag: "y"}
+	if err := exchange(t, pick(t, Mechanisms(st.lookup, &srv, out), "SCRAM-SHA-256"), c); err != nil {
+		t.Fatalf("y flag refused without -PLUS: %v (%s)", err, out.Failure)
 	}
 }
 
@@ -339,5 +358,33 @@ func TestFailureNeverLeaksKeys(t *testing.T) {
 	}
 	if out.Failure != "wrong password" {
 		t.Fatalf("failure = %q", out.Failure)
+	}
+}
+
+// TestStreamFeatureTLSState: the advertisement follows the TLS state the
+// feature is given, and a feature with no TLS state offers no PLAIN/-PLUS.
+func TestStreamFeatureTLSState(t *testing.T) {
+	st := newTestStore(t)
+	srv, _ := tlsPair(t, tls.VersionTLS13)
+	list := func(f func() *tls.ConnectionState) string {
+		var buf strings.Builder
+		e := xml.NewEncoder(&buf)
+		feat := StreamFeatureTLS(f, st.lookup, &Outcome{})
+		if _, err := feat.List(context.Background(), e, xml.StartElement{Name: feat.Name}); err != nil {
+			t.Fatal(err)
+		}
+		e.Flush()
+		return buf.String()
+	}
+	with := list(func() *tls.ConnectionState { return &srv })
+	if !strings.Contains(with, "SCRAM-SHA-256-PLUS") || !strings.Contains(with, "PLAIN") || !strings.Contains(with, `type="tls-exporter"`) {
+		t.Errorf("with TLS 1.3: %s", with)
+	}
+	without := list(nil)
+	if strings.Contains(without, "PLUS") || strings.Contains(without, "PLAIN") || strings.Contains(without, "sasl-cb") || !strings.Contains(without, "SCRAM-SHA-1") {
+		t.Errorf("without TLS state: %s", without)
+	}
+	if nilSession := StreamFeature(nil, st.lookup, nil); nilSession.Name.Space != nsSASL {
+		t.Errorf("feature name %v", nilSession.Name)
 	}
 }

@@ -1,6 +1,8 @@
 package wire
 
 import (
+	"fmt"
+	"time"
 	"bytes"
 	"errors"
 	"io"
@@ -30,6 +32,8 @@ func FuzzNext(f *testing.F) {
 	}
 	lim := Limits{MaxStanzaSize: 2048, MaxDepth: 16, MaxAttrs: 8}
 	f.Fuzz(func(t *testing.T, data []byte) {
+		wd := time.AfterFunc(3*time.Second, func() { panic(fmt.Sprintf("WATCHDOG %q", data)) })
+		defer wd.Stop()
 		whole, werr := fuzzReadAll(t, bytes.NewReader(data), lim)
 		// Splitting must not depend on how the bytes arrive.
 		trickle, terr := fuzzReadAll(t, byteAtATime{bytes.NewReader(data)}, lim)

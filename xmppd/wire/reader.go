@@ -343,7 +343,7 @@ func (r *Reader) split() (int, error) {
 				goto more
 			}
 			if b[0] != '<' {
-				return 0, newErr(NotWellFormed, "character data at stream level")
+				return 0, r.fail(i, newErr(NotWellFormed, "character data at stream level"))
 			}
 			if len(b) < 3 {
 				goto more
@@ -353,12 +353,12 @@ func (r *Reader) split() (int, error) {
 				r.st = stTopEnd
 				i = 2
 			case '?':
-				return 0, newErr(Restricted, "processing instruction")
+				return 0, r.fail(2, newErr(Restricted, "processing instruction"))
 			case '!':
 				if b[2] == '[' {
-					return 0, newErr(NotWellFormed, "CDATA section at stream level")
+					return 0, r.fail(2, newErr(NotWellFormed, "CDATA section at stream level"))
 				}
-				return 0, newErr(Restricted, "comment or DTD markup")
+				return 0, r.fail(2, newErr(Restricted, "comment or DTD markup"))
 			default:
 				r.st = stStart
 				r.depth = 1
@@ -383,28 +383,27 @@ func (r *Reader) split() (int, error) {
 				r.endAt = i
 				i += 2
 			case '?':
-				return 0, newErr(Restricted, "processing instruction")
+				return 0, r.fail(i+2, newErr(Restricted, "processing instruction"))
 			case '!':
 				rest := b[i:]
 				if b[i+2] == '[' {
-					if len(rest) < len(cdataOpen) {
-						if !bytes.HasPrefix(cdataOpen, rest) {
-							return 0, newErr(NotWellFormed, "invalid markup after '<!['")
+					for k := 3; k < len(cdataOpen); k++ {
+						if k == len(rest) {
+							goto more
 						}
-						goto more
-					}
-					if !bytes.HasPrefix(rest, cdataOpen) {
-						return 0, newErr(NotWellFormed, "invalid markup after '<!['")
+						if rest[k] != cdataOpen[k] {
+							return 0, r.fail(i+k, newErr(NotWellFormed, "invalid markup after '<!['"))
+						}
 					}
 					r.st = stCDATA
 					i += len(cdataOpen)
 					break
 				}
-				return 0, newErr(Restricted, "comment or DTD markup")
+				return 0, r.fail(i+2, newErr(Restricted, "comment or DTD markup"))
 			default:
 				r.depth++
 				if r.depth > r.lim.MaxDepth {
-					return 0, newErr(TooLarge, "elements nested deeper than %d", r.lim.MaxDepth)
+					return 0, r.fail(i+2, newErr(TooLarge, "elements nested deeper than %d", r.lim.MaxDepth))
 				}
 				r.opens = append(r.opens, i)
 				r.st = stStart
@@ -454,7 +453,7 @@ func (r *Reader) split() (int, error) {
 			// cannot make us wait for the size limit with a wrong end tag.
 			open, end := tagName(b[r.opens[len(r.opens)-1]+1:]), tagName(b[r.endAt+2:])
 			if !bytes.Equal(open, end) {
-				return 0, newErr(NotWellFormed, "end tag </%s> does not match <%s>", truncate(end), truncate(open))
+				return 0, r.fail(i+k, newErr(NotWellFormed, "end tag </%s> does not match <%s>", truncate(end), truncate(open)))
 			}
 			r.opens = r.opens[:len(r.opens)-1]
 			i += k + 1
@@ -469,10 +468,10 @@ func (r *Reader) split() (int, error) {
 				i = len(b)
 				goto more
 			}
-			if isStreamEnd(b[2 : i+k]) {
+			if isStreamEnd(b[2:i+k]) && i+k <= r.lim.MaxStanzaSize {
 				return 0, io.EOF
 			}
-			return 0, newErr(NotWellFormed, "unexpected end tag </%s> at stream level", truncate(b[2:i+k]))
+			return 0, r.fail(i+k, newErr(NotWellFormed, "unexpected end tag </%s> at stream level", truncate(b[2:i+k])))
 		case stCDATA:
 			k := bytes.Index(b[i:], cdataClose)
 			if k < 0 {
@@ -499,6 +498,17 @@ func tagName(b []byte) []byte {
 		}
 	}
 	return b
+}
+
+// fail reports err, decided by the byte at offset i of the current element,
+// unless that byte lies beyond the size limit: then a reader receiving the
+// input in small pieces would have stopped with TooLarge first, and the
+// result must not depend on how the input was chunked.
+func (r *Reader) fail(i int, err *Error) *Error {
+	if i > r.lim.MaxStanzaSize {
+		return newErr(TooLarge, "stanza larger than %d bytes", r.lim.MaxStanzaSize)
+	}
+	return err
 }
 
 func (r *Reader) complete(n int) (int, error) {

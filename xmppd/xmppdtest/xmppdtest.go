@@ -149,11 +149,18 @@ func (s *Server) Dial(t testing.TB, user, password string, o DialOptions) (*Clie
 	if o.DirectTLS {
 		addr = s.DirectTLSAddr().String()
 	}
+	return DialAddr(t, addr, s.Domain(), user, password, o)
+}
+
+// DialAddr logs in to any server at addr (e.g. the built binary in
+// interop tests) serving domain.
+func DialAddr(t testing.TB, addr, domain, user, password string, o DialOptions) (*Client, error) {
+	t.Helper()
 	raw, err := net.DialTimeout("tcp", addr, 5*time.Second)
 	if err != nil {
 		return nil, err
 	}
-	tlsCfg := &tls.Config{InsecureSkipVerify: true, ServerName: s.Domain(), MinVersion: tls.VersionTLS12}
+	tlsCfg := &tls.Config{InsecureSkipVerify: true, ServerName: domain, MinVersion: tls.VersionTLS12}
 	var rw io.ReadWriter = raw
 	var features []xmpp.StreamFeature
 	if o.DirectTLS {
@@ -166,7 +173,7 @@ func (s *Server) Dial(t testing.TB, user, password string, o DialOptions) (*Clie
 		mechs = []sasl.Mechanism{sasl.ScramSha256}
 	}
 	features = append(features, xmpp.SASL("", password, mechs...), bindResource(o.Resource))
-	origin, err := jid.New(user, s.Domain(), o.Resource)
+	origin, err := jid.New(user, domain, o.Resource)
 	if err != nil {
 		return nil, err
 	}

@@ -1,0 +1,171 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/xmppd/xmppd/xmppd/wire"
+)
+
+// The tests in this package run the built xmppd binary, as an operator
+// and real clients would.
+var xmppdBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "xmppd-bin")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	xmppdBin = filepath.Join(dir, "xmppd")
+	build := exec.Command("go", "build", "-o", xmppdBin, ".")
+	build.Stderr = os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "building xmppd:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// requireTool finds an external client; in CI a missing one fails the
+// test rather than hiding behind a skip.
+func requireTool(t *testing.T, path string) string {
+	t.Helper()
+	p, err := exec.LookPath(path)
+	if err == nil {
+		return p
+	}
+	if os.Getenv("CI") != "" {
+		t.Fatalf("%s is not installed (scripts/test.sh installs it)", path)
+	}
+	t.Skipf("%s is not installed; run scripts/test.sh as root to install it", path)
+	return ""
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// instance is one xmppd process with its own config and data directory.
+type instance struct {
+	t       *testing.T
+	dir     string
+	config  string
+	c2s     string
+	tls     string
+	proc    *exec.Cmd
+	logs    *bytes.Buffer
+	stopped bool
+}
+
+func newInstance(t *testing.T, extraTOML string) *instance {
+	t.Helper()
+	dir := t.TempDir()
+	in := &instance{
+		t:      t,
+		dir:    dir,
+		config: filepath.Join(dir, "xmppd.toml"),
+		c2s:    fmt.Sprintf("127.0.0.1:%d", freePort(t)),
+		tls:    fmt.Sprintf("127.0.0.1:%d", freePort(t)),
+	}
+	cfg := fmt.Sprintf(`domain = "localhost"
+data_dir = %q
+
+[c2s]
+listen = %q
+direct_tls_listen = %q
+
+[http]
+listen = "127.0.0.1:%d"
+
+[auth]
+scram_iterations = 4096
+%s`, filepath.Join(dir, "data"), in.c2s, in.tls, freePort(t), extraTOML)
+	if err := os.WriteFile(in.config, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return in
+}
+
+// start runs `xmppd serve` and waits until it accepts connections.
+func (in *instance) start() {
+	in.t.Helper()
+	in.logs = &bytes.Buffer{}
+	in.proc = exec.Command(xmppdBin, "serve", "--config", in.config)
+	in.proc.Stdout = in.logs
+	in.proc.Stderr = in.logs
+	if err := in.proc.Start(); err != nil {
+		in.t.Fatal(err)
+	}
+	in.stopped = false
+	in.t.Cleanup(in.stop)
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		c, err := net.DialTimeout("tcp", in.c2s, 200*time.Millisecond)
+		if err == nil {
+			c.Close()
+			if _, err := os.Stat(filepath.Join(in.dir, "data", "admin.sock")); err == nil {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			in.t.Fatalf("xmppd did not start: %s", in.logs)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// stop sends SIGTERM and waits for a clean exit.
+func (in *instance) stop() {
+	if in.proc == nil || in.stopped {
+		return
+	}
+	in.stopped = true
+	_ = in.proc.Process.Signal(os.Interrupt)
+	done := make(chan error, 1)
+	go func() { done <- in.proc.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			in.t.Errorf("xmppd exited with %v: %s", err, in.logs)
+		}
+	case <-time.After(20 * time.Second):
+		_ = in.proc.Process.Kill()
+		in.t.Errorf("xmppd did not stop on SIGTERM: %s", in.logs)
+	}
+}
+
+// cli runs an xmppd command with this instance's config; stdin may be "".
+func (in *instance) cli(stdin string, args ...string) (string, error) {
+	in.t.Helper()
+	cmd := exec.Command(xmppdBin, append(args, "--config", in.config)...)
+	cmd.Stdin = strings.NewReader(stdin)
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+func (in *instance) mustCLI(stdin string, args ...string) string {
+	in.t.Helper()
+	out, err := in.cli(stdin, args...)
+	if err != nil {
+		in.t.Fatalf("xmppd %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return out
+}
+
+type wireElement = wire.Element
