@@ -2,7 +2,9 @@ package xmppd_test
 
 import (
 	"bufio"
+	"context"
 	"crypto/tls"
+	"errors"
 	"io"
 	"net"
 	"strings"
@@ -173,6 +175,120 @@ func TestLoginMechanismsAndDirectTLS(t *testing.T) {
 	}
 }
 
+// TestLoginWithChannelBinding: by default (auth.channel_binding = true)
+// SCRAM-*-PLUS with tls-exporter works over STARTTLS and direct TLS, and a
+// wrong password still fails.
+func TestLoginWithChannelBinding(t *testing.T) {
+	srv := xmppdtest.Start(t)
+	srv.AddUser(t, "alice", "pw")
+	for _, tc := range []struct {
+		name string
+		opt  xmppdtest.DialOptions
+	}{
+		{"SCRAM-SHA-256-PLUS", xmppdtest.DialOptions{Mechanisms: []sasl.Mechanism{sasl.ScramSha256Plus}}},
+		{"SCRAM-SHA-1-PLUS", xmppdtest.DialOptions{Mechanisms: []sasl.Mechanism{sasl.ScramSha1Plus}}},
+		{"SCRAM-SHA-256-PLUS direct TLS", xmppdtest.DialOptions{Mechanisms: []sasl.Mechanism{sasl.ScramSha256Plus}, DirectTLS: true}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := srv.Dial(t, "alice", "pw", tc.opt)
+			if err != nil {
+				t.Fatalf("login: %v", err)
+			}
+			if c.JID.Bare().String() != "alice@localhost" {
+				t.Fatalf("bound %s", c.JID)
+			}
+		})
+	}
+	if _, err := srv.Dial(t, "alice", "wrong", xmppdtest.DialOptions{Mechanisms: []sasl.Mechanism{sasl.ScramSha256Plus}}); err == nil || !strings.Contains(err.Error(), "not-authorized") {
+		t.Fatalf("wrong password with SCRAM-SHA-256-PLUS: err = %v, want not-authorized", err)
+	}
+}
+
+// TestChannelBindingOff: with auth.channel_binding = false no -PLUS
+// mechanism is offered (for clients that only know tls-unique), and
+// SCRAM-SHA-256 works.
+func TestChannelBindingOff(t *testing.T) {
+	srv := xmppdtest.Start(t, xmppdtest.WithConfig(func(c *config.Config) { c.Auth.ChannelBinding = false }))
+	srv.AddUser(t, "alice", "pw")
+	_, err := srv.Dial(t, "alice", "pw", xmppdtest.DialOptions{Mechanisms: []sasl.Mechanism{sasl.ScramSha256Plus}})
+	if err == nil || !strings.Contains(err.Error(), "no matching SASL mechanisms") {
+		t.Fatalf("login with only SCRAM-SHA-256-PLUS: err = %v, want no matching mechanism", err)
+	}
+	c, err := srv.Dial(t, "alice", "pw", xmppdtest.DialOptions{Mechanisms: []sasl.Mechanism{sasl.ScramSha256}})
+	if err != nil || c.JID.Bare().String() != "alice@localhost" {
+		t.Fatalf("SCRAM-SHA-256 with channel binding off: %v", err)
+	}
+}
+
+// TestAllowPlainOff: with auth.allow_plain = false PLAIN is not offered,
+// even over TLS.
+func TestAllowPlainOff(t *testing.T) {
+	srv := xmppdtest.Start(t, xmppdtest.WithConfig(func(c *config.Config) { c.Auth.AllowPlain = false }))
+	srv.AddUser(t, "alice", "pw")
+	for _, direct := range []bool{false, true} {
+		_, err := srv.Dial(t, "alice", "pw", xmppdtest.DialOptions{Mechanisms: []sasl.Mechanism{sasl.Plain}, DirectTLS: direct})
+		if err == nil || !strings.Contains(err.Error(), "no matching SASL mechanisms") {
+			t.Fatalf("PLAIN (direct TLS %v) with allow_plain off: err = %v, want no matching mechanism", direct, err)
+		}
+	}
+}
+
+// saltProbe is a SCRAM-SHA-256 client that gives up after the server's
+// first message and records its "s=...,i=..." part: what a prober learns
+// about a name.
+func saltProbe(user string, got *string) sasl.Mechanism {
+	return sasl.Mechanism{
+		Name: "SCRAM-SHA-256",
+		Start: func(*sasl.Negotiator) (bool, []byte, any, error) {
+			return true, []byte("n,,n=" + user + ",r=probenonce"), nil, nil
+		},
+		Next: func(_ *sasl.Negotiator, challenge []byte, _ any) (bool, []byte, any, error) {
+			_, *got, _ = strings.Cut(string(challenge), ",") // drop the nonce
+			return false, nil, nil, errors.New("probe done")
+		},
+	}
+}
+
+// TestUnknownUserSaltSurvivesRestart: an unknown name's salt is derived
+// from a secret kept in the store, so it is the same after a restart (as a
+// real account's is) and differs between servers.
+func TestUnknownUserSaltSurvivesRestart(t *testing.T) {
+	probe := func(srv *xmppdtest.Server, user string) string {
+		t.Helper()
+		var got string
+		if _, err := srv.Dial(t, user, "x", xmppdtest.DialOptions{Mechanisms: []sasl.Mechanism{saltProbe(user, &got)}}); err == nil {
+			t.Fatal("probe logged in")
+		}
+		if !strings.HasPrefix(got, "s=") || !strings.HasSuffix(got, ",i=4096") {
+			t.Fatalf("server-first-message after the nonce = %q, want s=...,i=4096", got)
+		}
+		return got
+	}
+	dir := t.TempDir()
+	srv := xmppdtest.Start(t, xmppdtest.WithDataDir(dir))
+	srv.AddUser(t, "alice", "pw")
+	ghost, alice := probe(srv, "ghost"), probe(srv, "alice")
+	if ghost == alice || ghost != probe(srv, "ghost") || ghost == probe(srv, "ghost2") {
+		t.Fatalf("unknown users' salts must be per name and stable: ghost %q, alice %q", ghost, alice)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(ctx); err != nil {
+		t.Fatalf("shutdown: %v", err)
+	}
+
+	srv2 := xmppdtest.Start(t, xmppdtest.WithDataDir(dir))
+	if got := probe(srv2, "ghost"); got != ghost {
+		t.Errorf("after restart ghost's salt is %q, was %q", got, ghost)
+	}
+	if got := probe(srv2, "alice"); got != alice {
+		t.Errorf("after restart alice's salt is %q, was %q", got, alice)
+	}
+	if got := probe(xmppdtest.Start(t), "ghost"); got == ghost {
+		t.Error("two servers give an unknown user the same salt")
+	}
+}
+
 func TestResourceConflictReplacesOldSession(t *testing.T) {
 	srv := xmppdtest.Start(t)
 	srv.AddUser(t, "alice", "pw")
@@ -263,4 +379,51 @@ func TestStanzaIDCannotBeForged(t *testing.T) {
 		t.Fatalf("stanza-ids: %s", got)
 	}
 	_ = wire.Attr{}
+}
+
+func TestPreauthTimeoutClosesIdleConnections(t *testing.T) {
+	srv := xmppdtest.Start(t, xmppdtest.WithConfig(func(c *config.Config) {
+		c.Limits.PreauthTimeout = config.Duration{Duration: 300 * time.Millisecond}
+	}))
+	c := dialRaw(t, srv.C2SAddr().String())
+	c.send(header)
+	start := time.Now()
+	out := c.readUntil("</stream:stream>")
+	if !strings.Contains(out, "connection-timeout") {
+		t.Fatalf("want connection-timeout, got %q", out)
+	}
+	if d := time.Since(start); d > 3*time.Second {
+		t.Fatalf("closed after %v, want about 300ms", d)
+	}
+}
+
+func TestConnectionsPerIPLimit(t *testing.T) {
+	srv := xmppdtest.Start(t, xmppdtest.WithConfig(func(c *config.Config) { c.Limits.ConnectionsPerIP = 2 }))
+	a := dialRaw(t, srv.C2SAddr().String())
+	a.send(header)
+	a.readUntil("</stream:features>")
+	b := dialRaw(t, srv.C2SAddr().String())
+	b.send(header)
+	b.readUntil("</stream:features>")
+	c := dialRaw(t, srv.C2SAddr().String())
+	if out := c.readUntil("</stream:stream>"); !strings.Contains(out, "policy-violation") {
+		t.Fatalf("third connection: want policy-violation, got %q", out)
+	}
+	a.conn.Close()
+	time.Sleep(100 * time.Millisecond)
+	d := dialRaw(t, srv.C2SAddr().String())
+	d.send(header)
+	if out := d.readUntil("</stream:features>"); !strings.Contains(out, "starttls") {
+		t.Fatalf("after one closed, a new connection should work: %q", out)
+	}
+}
+
+func TestShutdownClosesStreamsPolitely(t *testing.T) {
+	srv := xmppdtest.Start(t)
+	srv.AddUser(t, "alice", "pw")
+	alice := srv.Login(t, "alice", "pw")
+	go srv.Shutdown(t.Context())
+	if err := alice.Closed(5 * time.Second); err == nil || !strings.Contains(err.Error(), "system-shutdown") {
+		t.Fatalf("want system-shutdown stream error, got %v", err)
+	}
 }

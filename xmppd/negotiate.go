@@ -9,11 +9,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"os"
 	"strings"
 
+	"github.com/xmppd/xmppd/store"
 	"github.com/xmppd/xmppd/xmppd/auth"
+	"github.com/xmppd/xmppd/xmppd/config"
 	"github.com/xmppd/xmppd/xmppd/wire"
 	"mellium.im/xmlstream"
 	"mellium.im/xmpp"
@@ -117,16 +120,28 @@ func (srv *Server) startTLSFeature(c *streamConn) xmpp.StreamFeature {
 	}
 }
 
-// saslFeature offers the SASL mechanisms of xmppd/auth, with failed-login
-// throttling per account and per IP address.
+// saslFeature offers the SASL mechanisms of xmppd/auth under the server's
+// policy, with failed-login throttling per account and per IP address.
 func (srv *Server) saslFeature(c *streamConn, out *auth.Outcome, ip string) xmpp.StreamFeature {
 	lookup := func(user string) (auth.Credentials, bool, error) {
-		if srv.failIP.blocked(ip) || srv.failAccount.blocked(user) {
-			return auth.Credentials{}, false, errThrottled
+		if srv.failIP.blocked(ip) {
+			return auth.Credentials{}, false, fmt.Errorf("address %s: %w", ip, auth.ErrThrottled)
+		}
+		if srv.failAccount.blocked(user) {
+			return auth.Credentials{}, false, fmt.Errorf("account %s: %w", user, auth.ErrThrottled)
 		}
 		return srv.accounts.Credentials(user)
 	}
-	f := auth.StreamFeature(nil, lookup, out)
+	// Read when the features are listed, i.e. after STARTTLS has replaced
+	// c.Conn (or at once for direct TLS): what -PLUS and PLAIN depend on.
+	tlsState := func() *tls.ConnectionState {
+		cs := c.ConnectionState()
+		if cs.Version == 0 {
+			return nil
+		}
+		return &cs
+	}
+	f := auth.StreamFeatureTLS(srv.authPolicy, tlsState, lookup, out)
 	inner := f.Negotiate
 	f.Negotiate = func(ctx context.Context, s *xmpp.Session, data interface{}) (xmpp.SessionState, io.ReadWriter, error) {
 		if err := srv.checkHost(c, s); err != nil {
@@ -137,7 +152,49 @@ func (srv *Server) saslFeature(c *streamConn, out *auth.Outcome, ip string) xmpp
 	return f
 }
 
-var errThrottled = errors.New("too many failed logins")
+// The SASL unknown-user secret lives in the store rather than in a file of
+// its own so that it travels with backups: a restored server must answer
+// unknown names with the same salts as before.
+const (
+	secretsStore    = "core.secrets"
+	saslDecoyKey    = "sasl-decoy"
+	saslDecoyKeyLen = 32
+)
+
+// loadAuthPolicy builds the server's SASL policy from [auth], with the
+// unknown-user secret read from the store, or created there on first start.
+func loadAuthPolicy(db *store.DB, cfg *config.Config, log *slog.Logger) (*auth.Policy, error) {
+	secret, err := db.KV(secretsStore).Get(saslDecoyKey)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return nil, fmt.Errorf("reading the SASL secret (%s %q) from %s: %w", secretsStore, saslDecoyKey, db.Path(), err)
+	}
+	if err == nil && len(secret) < auth.MinDecoySecretLen {
+		// Only a damaged store gets here; a new secret costs nothing but
+		// the stability of unknown users' salts.
+		log.Warn("SASL secret in the store is too short; replacing it", "store", secretsStore, "key", saslDecoyKey, "len", len(secret))
+		err = store.ErrNotFound
+	}
+	if err != nil {
+		secret = make([]byte, saslDecoyKeyLen)
+		_, _ = rand.Read(secret) // crypto/rand.Read never fails.
+		if err := db.KV(secretsStore).Put(saslDecoyKey, secret); err != nil {
+			return nil, fmt.Errorf("storing a new SASL secret (%s %q) in %s: %w", secretsStore, saslDecoyKey, db.Path(), err)
+		}
+	}
+	p := &auth.Policy{
+		ChannelBinding: cfg.Auth.ChannelBinding,
+		AllowPlain:     cfg.Auth.AllowPlain,
+		DecoySecret:    secret,
+		Iterations:     cfg.Auth.SCRAMIterations,
+	}
+	if it := p.Iterations; it < auth.MinIterations || it > auth.MaxIterations {
+		return nil, cfg.Errorf("auth.scram_iterations", "%d is out of range [%d, %d]", it, auth.MinIterations, auth.MaxIterations)
+	}
+	if err := p.Validate(); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
 
 // bindFeature binds a resource for the authenticated user (never the
 // stream's unauthenticated 'from', which mellium's BindResource trusts).

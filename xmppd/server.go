@@ -49,7 +49,10 @@ type Server struct {
 	ownsStore bool
 	accounts  *Accounts
 	limits    config.Limits
-	tlsConfig *tls.Config
+	// authPolicy is what SASL offers on every c2s connection of this
+	// server (auth has no global settings).
+	authPolicy *auth.Policy
+	tlsConfig  *tls.Config
 
 	exts           []Extension
 	hooks          hookTable
@@ -127,6 +130,10 @@ func New(opt Options) (*Server, error) {
 		return nil, fmt.Errorf("loading accounts from %s: %w", srv.store.Path(), err)
 	}
 	srv.accounts = accounts
+	if srv.authPolicy, err = loadAuthPolicy(srv.store, cfg, log); err != nil {
+		srv.closeStore()
+		return nil, err
+	}
 
 	// The core's own pipeline steps are hook handlers like any other.
 	core := &Registrar{srv: srv, name: "core", log: log}
@@ -350,7 +357,7 @@ func (srv *Server) negotiationFailed(c *streamConn, out *auth.Outcome, ip string
 		srv.metrics.authFailures.Add(1)
 		srv.failIP.add(ip)
 		srv.failAccount.add(out.Attempted)
-		log.Info("login failed", "user", out.Attempted, "mechanism", out.Mechanism)
+		log.Info("login failed", "user", out.Attempted, "mechanism", out.Mechanism, "reason", out.Failure)
 	} else {
 		log.Debug("negotiation failed", "condition", cond, "err", err)
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -128,4 +129,18 @@ func statusField(out, key string) string {
 		}
 	}
 	return ""
+}
+
+// TestExampleConfigIsAccepted: config.example.toml, as shipped, is a valid
+// configuration for this binary (every key known to some extension).
+func TestExampleConfigIsAccepted(t *testing.T) {
+	example, err := filepath.Abs("../../config.example.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(xmppdBin, "user", "list", "--config", example)
+	cmd.Dir = t.TempDir() // data_dir is relative: keep it out of the repo
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("config.example.toml rejected: %v\n%s", err, out)
+	}
 }

@@ -34,7 +34,7 @@
 //
 // Disco: the server domain announces urn:xmpp:blocking.
 //
-// Store: Map "blocking/items" (owner: bare JID; key: the item's normalised
+// Store: Map "blocking.items" (owner: bare JID; key: the item's normalised
 // JID; value: the time it was blocked), cached in memory per user, dropped
 // on xmppd.AccountDeleted. No configuration.
 package blocking
@@ -59,7 +59,7 @@ const (
 	NSErrors = "urn:xmpp:blocking:errors"
 )
 
-const storeName = "blocking/items"
+const storeName = "blocking.items"
 
 // Extension is the XEP-0191 service.
 type Extension struct {

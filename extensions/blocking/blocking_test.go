@@ -8,6 +8,8 @@ import (
 
 	"github.com/xmppd/xmppd/extensions/blocking"
 	"github.com/xmppd/xmppd/extensions/ping"
+	"github.com/xmppd/xmppd/extensions/roster"
+	"github.com/xmppd/xmppd/xmppd"
 	"github.com/xmppd/xmppd/xmppd/wire"
 	"github.com/xmppd/xmppd/xmppd/xmppdtest"
 )
@@ -280,4 +282,48 @@ func TestDeletedAccountLosesItsBlocklist(t *testing.T) {
 	bob := online(t, srv, "bob", "desk")
 	bob.Send("<message to='alice@localhost' type='chat'><body>hello new alice</body></message>")
 	alice.Expect("bob's message", isMessage("hello new alice"))
+}
+
+// With the roster extension: broadcast presence skips a blocked
+// subscriber, and unblocking gives the subscriber the current presence.
+func TestBlockedSubscriberGetsNoBroadcastUntilUnblocked(t *testing.T) {
+	srv := xmppdtest.Start(t, xmppdtest.WithExtensions(roster.New(), blocking.New(), ping.New()))
+	srv.AddUser(t, "alice", "alice-pw")
+	srv.AddUser(t, "bob", "bob-pw")
+	alice := online(t, srv, "alice", "home")
+	bob := online(t, srv, "bob", "desk")
+	// bob subscribes to alice's presence (fetching the roster first makes
+	// his session get the approval).
+	bob.IQ("get", "", "<query xmlns='jabber:iq:roster'/>")
+	bob.Send("<presence type='subscribe' to='alice@localhost'/>")
+	alice.Expect("subscription request", xmppdtest.Is("presence", "subscribe"))
+	alice.Send("<presence type='subscribed' to='bob@localhost'/>")
+	bob.Expect("approval", xmppdtest.Is("presence", "subscribed"))
+	if !srv.Roster().HasSubscriber(mustJID(t, "alice@localhost"), mustJID(t, "bob@localhost")) {
+		t.Fatal("bob is not a subscriber of alice")
+	}
+	fromAlice := func(show string) func(*wire.Element) bool {
+		return func(el *wire.Element) bool {
+			return el.Name == "presence" && el.Attr("type") == "" && el.Attr("from") == alice.JID.String() && el.ChildText("show", "") == show
+		}
+	}
+	alice.Send("<presence><show>chat</show></presence>")
+	bob.Expect("alice's presence", fromAlice("chat"))
+
+	block(t, alice, "bob@localhost")
+	bob.Expect("unavailable presence", xmppdtest.Is("presence", "unavailable"))
+	alice.Send("<presence><show>away</show></presence>")
+	bob.ExpectNothing(150*time.Millisecond, fromAlice("away"))
+
+	expectResult(t, alice.IQ("set", "", "<unblock xmlns='urn:xmpp:blocking'><item jid='bob@localhost'/></unblock>"))
+	bob.Expect("alice's current presence", fromAlice("away"))
+}
+
+func mustJID(t *testing.T, s string) xmppd.JID {
+	t.Helper()
+	j, err := xmppd.ParseJID(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return j
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/xmppd/xmppd/extensions/offline"
 	"github.com/xmppd/xmppd/extensions/pep"
 	"github.com/xmppd/xmppd/extensions/ping"
+	"github.com/xmppd/xmppd/extensions/private"
 	"github.com/xmppd/xmppd/extensions/roster"
 	"github.com/xmppd/xmppd/extensions/vcard"
 	"github.com/xmppd/xmppd/extensions/version"
@@ -26,5 +27,6 @@ func All() []xmppd.Extension {
 		offline.New(),
 		vcard.New(),
 		pep.New(),
+		private.New(),
 	}
 }

@@ -33,7 +33,7 @@
 //
 // Disco: the server domain announces msgoffline.
 //
-// Store: Queue "offline/messages" (owner: bare JID; value: JSON
+// Store: Queue "offline.messages" (owner: bare JID; value: JSON
 // {"stamp", "xml"}), dropped on xmppd.AccountDeleted.
 package offline
 
@@ -82,7 +82,7 @@ type record struct {
 	XML   string    `json:"xml"`
 }
 
-const queueName = "offline/messages"
+const queueName = "offline.messages"
 
 var _ xmppd.Extension = (*Extension)(nil)
 
@@ -110,9 +110,9 @@ func (e *Extension) Register(r *xmppd.Registrar) error {
 type policy int
 
 const (
-	storeIt policy = iota
-	dropIt         // silently
-	bounceIt       // let the core answer service-unavailable
+	storeIt  policy = iota
+	dropIt          // silently
+	bounceIt        // let the core answer service-unavailable
 )
 
 func classify(st *wire.Stanza) policy {

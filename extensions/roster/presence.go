@@ -197,13 +197,12 @@ func (e *Extension) distribute(s *xmppd.Session, b []byte, directed []xmppd.JID)
 	if subs := e.Subscribers(user); len(subs) > 0 {
 		// One parsed stanza serves every subscriber; each packet is routed
 		// through PresenceIn so that filters (blocking) apply per contact.
-		shared, err := parseStanza(b)
-		if err != nil {
+		if shared, err := parseStanza(b); err != nil {
 			e.log.Error("re-parsing presence failed", "jid", s.JID().String(), "err", err)
-			return
-		}
-		for _, c := range subs {
-			e.srv.RoutePresence(xmppd.NewPacket(shared, s.JID(), c))
+		} else {
+			for _, c := range subs {
+				e.srv.RoutePresence(xmppd.NewPacket(shared, s.JID(), c))
+			}
 		}
 	}
 	for _, o := range e.srv.Sessions(user) {

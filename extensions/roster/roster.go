@@ -285,11 +285,12 @@ type push struct {
 	ver     string
 }
 
-// mutate runs fn in one store transaction on owner's roster and sends the
-// pushes it returns, all under owner's lock, so that a user's pushes go
-// out in version order. fn must touch only owner's data (and never route:
-// routing may reach this user's lock again).
-func (e *Extension) mutate(owner xmppd.JID, fn func(t rtx) ([]push, error)) error {
+// mutate runs fn in one store transaction on owner's roster, then the
+// before funcs (deliveries the RFC orders ahead of the push), then sends
+// the pushes fn returned, all under owner's lock so that a user's pushes
+// go out in version order. fn and before must touch only owner's data and
+// sessions (never route: routing may reach this user's lock again).
+func (e *Extension) mutate(owner xmppd.JID, fn func(t rtx) ([]push, error), before ...func()) error {
 	mu := &e.locks[maphash.Comparable(e.seed, owner)%uint64(len(e.locks))]
 	mu.Lock()
 	defer mu.Unlock()
@@ -301,6 +302,9 @@ func (e *Extension) mutate(owner xmppd.JID, fn func(t rtx) ([]push, error)) erro
 	})
 	if err != nil {
 		return err
+	}
+	for _, f := range before {
+		f()
 	}
 	for _, p := range pushes {
 		e.sendPush(owner, p)

@@ -3,9 +3,11 @@ package roster_test
 import (
 	"context"
 	"crypto/tls"
+	"fmt"
 	"io"
 	"net"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -117,14 +119,58 @@ func errorCondition(el *wire.Element) string {
 	return "?"
 }
 
-// subscribe runs the full handshake: from asks, to approves.
+// subscribe runs the full handshake: from asks, to (available) approves.
 func subscribe(t *testing.T, from, to *xmppdtest.Client) {
 	t.Helper()
 	toBare, fromBare := to.JID.Bare().String(), from.JID.Bare().String()
+	fetchRoster(t, from) // approvals go to interested resources only
 	from.Sendf("<presence type='subscribe' to='%s'/>", toBare)
 	to.Expect("subscribe from "+fromBare, presenceFrom("subscribe", fromBare))
 	to.Sendf("<presence type='subscribed' to='%s'/>", fromBare)
 	from.Expect("subscribed from "+toBare, presenceFrom("subscribed", toBare))
+}
+
+// want is one element a client must receive, in any order relative to
+// the others of an expectAll: the RFC orders some deliveries (an IQ
+// result and a roster push, say) only loosely.
+type want struct {
+	what  string
+	match func(*wire.Element) bool
+}
+
+func expectAll(t *testing.T, c *xmppdtest.Client, wants ...want) []*wire.Element {
+	t.Helper()
+	got := make([]*wire.Element, len(wants))
+	for left := len(wants); left > 0; left-- {
+		var missing []string
+		for i, w := range wants {
+			if got[i] == nil {
+				missing = append(missing, w.what)
+			}
+		}
+		c.Expect(strings.Join(missing, ", "), func(el *wire.Element) bool {
+			for i, w := range wants {
+				if got[i] == nil && w.match(el) {
+					got[i] = el
+					return true
+				}
+			}
+			return false
+		})
+	}
+	return got
+}
+
+var iqSeq atomic.Int64
+
+// rosterSet sends a roster set with the given <item/> and waits for its
+// answer and for the other wanted elements; it returns the answer.
+func rosterSet(t *testing.T, c *xmppdtest.Client, item string, wants ...want) *wire.Element {
+	t.Helper()
+	id := fmt.Sprintf("set%d", iqSeq.Add(1))
+	c.Sendf("<iq type='set' id='%s'><query xmlns='jabber:iq:roster'>%s</query></iq>", id, item)
+	isAnswer := func(el *wire.Element) bool { return el.Name == "iq" && el.Attr("id") == id }
+	return expectAll(t, c, append([]want{{"answer to " + id, isAnswer}}, wants...)...)[0]
 }
 
 func TestRosterGetEmpty(t *testing.T) {
@@ -147,11 +193,12 @@ func TestRosterSetPushesToInterestedResources(t *testing.T) {
 	fetchRoster(t, phone)
 	fetchRoster(t, laptop)
 
-	res := phone.IQ("set", "", "<query xmlns='jabber:iq:roster'><item jid='bob@localhost' name='Bob'><group>Friends</group><group>Work</group></item></query>")
+	res := rosterSet(t, phone, "<item jid='bob@localhost' name='Bob'><group>Friends</group><group>Work</group></item>",
+		want{"push", isPush(bobBare, "none", false)})
 	if res.Attr("type") != "result" {
 		t.Fatalf("roster set failed: %s", res)
 	}
-	for _, c := range []*xmppdtest.Client{phone, laptop} {
+	for _, c := range []*xmppdtest.Client{laptop} {
 		push := c.Expect("roster push", isPush(bobBare, "none", false))
 		if push.Attr("to") != c.JID.String() {
 			t.Fatalf("push addressed to %q, want %q", push.Attr("to"), c.JID)
@@ -169,7 +216,7 @@ func TestRosterSetPushesToInterestedResources(t *testing.T) {
 	}
 
 	// Updating keeps one item and replaces name and groups.
-	phone.IQ("set", "", "<query xmlns='jabber:iq:roster'><item jid='bob@localhost' name='Robert'/></query>")
+	rosterSet(t, phone, "<item jid='bob@localhost' name='Robert'/>", want{"push", isPush(bobBare, "none", false)})
 	laptop.Expect("update push", func(el *wire.Element) bool {
 		return isPush(bobBare, "none", false)(el) && el.Child("query", roster.NS).Child("item", roster.NS).Attr("name") == "Robert"
 	})
@@ -186,14 +233,11 @@ func TestRosterRemove(t *testing.T) {
 	srv := start(t)
 	alice := login(t, srv, "alice", "phone")
 	fetchRoster(t, alice)
-	alice.IQ("set", "", "<query xmlns='jabber:iq:roster'><item jid='bob@localhost'/></query>")
-	alice.Expect("add push", isPush(bobBare, "none", false))
-
-	res := alice.IQ("set", "", "<query xmlns='jabber:iq:roster'><item jid='bob@localhost' subscription='remove'/></query>")
+	rosterSet(t, alice, "<item jid='bob@localhost'/>", want{"add push", isPush(bobBare, "none", false)})
+	res := rosterSet(t, alice, "<item jid='bob@localhost' subscription='remove'/>", want{"remove push", isPush(bobBare, "remove", false)})
 	if res.Attr("type") != "result" {
 		t.Fatalf("remove failed: %s", res)
 	}
-	alice.Expect("remove push", isPush(bobBare, "remove", false))
 	if q := fetchRoster(t, alice); len(q.Children) != 0 {
 		t.Fatalf("roster not empty after remove: %s", q)
 	}
@@ -218,8 +262,10 @@ func TestRosterVersioning(t *testing.T) {
 		t.Fatalf("up-to-date get: want an empty result, got %s", res)
 	}
 
-	alice.IQ("set", "", "<query xmlns='jabber:iq:roster'><item jid='bob@localhost'/></query>")
-	push := alice.Expect("push", isPush(bobBare, "none", false))
+	alice.Send("<iq type='set' id='v'><query xmlns='jabber:iq:roster'><item jid='bob@localhost'/></query></iq>")
+	push := expectAll(t, alice, want{"push", isPush(bobBare, "none", false)}, want{"answer", func(el *wire.Element) bool {
+		return el.Name == "iq" && el.Attr("type") == "result"
+	}})[0]
 	v2 := push.Child("query", roster.NS).Attr("ver")
 	if v2 == "" || v2 == v1 {
 		t.Fatalf("push ver = %q after %q", v2, v1)
@@ -257,9 +303,10 @@ func TestSubscriptionRoundTrip(t *testing.T) {
 	// bob approves.
 	bob.Send("<presence type='subscribed' to='alice@localhost'/>")
 	bob.Expect("approval push", isPush(aliceBare, "from", false))
-	alice.Expect("approval", presenceFrom("subscribed", bobBare))
-	alice.Expect("subscription push", isPush(bobBare, "to", false))
-	alice.Expect("bob's presence", presenceFrom("", bob.JID.String()))
+	expectAll(t, alice,
+		want{"approval", presenceFrom("subscribed", bobBare)},
+		want{"subscription push", isPush(bobBare, "to", false)},
+		want{"bob's presence", presenceFrom("", bob.JID.String())})
 	wantItem(t, alice, bobBare, "to", false)
 	wantItem(t, bob, aliceBare, "from", false)
 	if !srv.Roster().HasSubscriber(xmppd.JID{Local: "bob", Domain: "localhost"}, xmppd.JID{Local: "alice", Domain: "localhost"}) {
@@ -275,11 +322,17 @@ func TestSubscriptionRoundTrip(t *testing.T) {
 	bob.ExpectNothing(quiet, presenceFrom("", alice.JID.String()))
 
 	// Now bob asks alice: both.
-	subscribe(t, bob, alice)
+	bob.Send("<presence type='subscribe' to='alice@localhost'/>")
+	bob.Expect("pending-out push", isPush(aliceBare, "from", true))
+	alice.Expect("request", presenceFrom("subscribe", bobBare))
+	alice.Send("<presence type='subscribed' to='bob@localhost'/>")
 	alice.Expect("both push", isPush(bobBare, "both", false))
-	bob.Expect("both push", isPush(aliceBare, "both", false))
-	if got := bob.Expect("alice's presence", presenceFrom("", alice.JID.String())); got.ChildText("show", "") != "dnd" {
-		t.Fatalf("bob got %s, want alice's current presence", got)
+	got := expectAll(t, bob,
+		want{"approval", presenceFrom("subscribed", aliceBare)},
+		want{"both push", isPush(aliceBare, "both", false)},
+		want{"alice's presence", presenceFrom("", alice.JID.String())})
+	if got[2].ChildText("show", "") != "dnd" {
+		t.Fatalf("bob got %s, want alice's current presence", got[2])
 	}
 	wantItem(t, alice, bobBare, "both", false)
 	wantItem(t, bob, aliceBare, "both", false)
@@ -287,16 +340,18 @@ func TestSubscriptionRoundTrip(t *testing.T) {
 	// alice unsubscribes from bob: alice keeps 'from', bob keeps 'to'.
 	alice.Send("<presence type='unsubscribe' to='bob@localhost'/>")
 	alice.Expect("unsubscribe push", isPush(bobBare, "from", false))
-	bob.Expect("unsubscribe", presenceFrom("unsubscribe", aliceBare))
-	bob.Expect("unsubscribe push", isPush(aliceBare, "to", false))
+	expectAll(t, bob,
+		want{"unsubscribe", presenceFrom("unsubscribe", aliceBare)},
+		want{"unsubscribe push", isPush(aliceBare, "to", false)})
 	alice.Expect("bob's unavailable", presenceFrom("unavailable", bob.JID.String()))
 
 	// alice cancels bob's subscription: none on both sides.
 	alice.Send("<presence type='unsubscribed' to='bob@localhost'/>")
 	alice.Expect("cancel push", isPush(bobBare, "none", false))
-	bob.Expect("unsubscribed", presenceFrom("unsubscribed", aliceBare))
-	bob.Expect("cancel push", isPush(aliceBare, "none", false))
-	bob.Expect("alice's unavailable", presenceFrom("unavailable", alice.JID.String()))
+	expectAll(t, bob,
+		want{"unsubscribed", presenceFrom("unsubscribed", aliceBare)},
+		want{"cancel push", isPush(aliceBare, "none", false)},
+		want{"alice's unavailable", presenceFrom("unavailable", alice.JID.String())})
 	if srv.Roster().HasSubscriber(xmppd.JID{Local: "alice", Domain: "localhost"}, xmppd.JID{Local: "bob", Domain: "localhost"}) {
 		t.Fatal("Roster service: bob still a subscriber of alice")
 	}
@@ -314,8 +369,9 @@ func TestDeclinedRequest(t *testing.T) {
 	alice.Expect("pending-out push", isPush(bobBare, "none", true))
 	bob.Expect("request", presenceFrom("subscribe", aliceBare))
 	bob.Send("<presence type='unsubscribed' to='alice@localhost'/>")
-	alice.Expect("declined", presenceFrom("unsubscribed", bobBare))
-	alice.Expect("ask cleared", isPush(bobBare, "none", false))
+	expectAll(t, alice,
+		want{"declined", presenceFrom("unsubscribed", bobBare)},
+		want{"ask cleared", isPush(bobBare, "none", false)})
 	bob.ExpectNothing(quiet, anyPush)
 
 	// An approval without a request changes nothing.
@@ -330,8 +386,9 @@ func TestSubscribeToMissingAccount(t *testing.T) {
 	fetchRoster(t, alice)
 	alice.Send("<presence type='subscribe' to='nobody@localhost'/>")
 	alice.Expect("pending-out push", isPush("nobody@localhost", "none", true))
-	alice.Expect("refusal", presenceFrom("unsubscribed", "nobody@localhost"))
-	alice.Expect("ask cleared", isPush("nobody@localhost", "none", false))
+	expectAll(t, alice,
+		want{"refusal", presenceFrom("unsubscribed", "nobody@localhost")},
+		want{"ask cleared", isPush("nobody@localhost", "none", false)})
 }
 
 func TestPendingRequestDeliveredAtLogin(t *testing.T) {
@@ -445,13 +502,13 @@ func TestRemoveItemCancelsSubscriptions(t *testing.T) {
 	online(t, bob)
 	subscribe(t, alice, bob)
 	subscribe(t, bob, alice)
-	bob.Expect("both", isPush(aliceBare, "both", false))
+	wantItem(t, bob, aliceBare, "both", false)
 
-	alice.IQ("set", "", "<query xmlns='jabber:iq:roster'><item jid='bob@localhost' subscription='remove'/></query>")
-	alice.Expect("remove push", isPush(bobBare, "remove", false))
-	bob.Expect("unsubscribe", presenceFrom("unsubscribe", aliceBare))
-	bob.Expect("unsubscribed", presenceFrom("unsubscribed", aliceBare))
-	bob.Expect("alice's unavailable", presenceFrom("unavailable", alice.JID.String()))
+	rosterSet(t, alice, "<item jid='bob@localhost' subscription='remove'/>", want{"remove push", isPush(bobBare, "remove", false)})
+	expectAll(t, bob,
+		want{"unsubscribe", presenceFrom("unsubscribe", aliceBare)},
+		want{"unsubscribed", presenceFrom("unsubscribed", aliceBare)},
+		want{"alice's unavailable", presenceFrom("unavailable", alice.JID.String())})
 	wantItem(t, bob, aliceBare, "none", false)
 }
 
@@ -496,7 +553,7 @@ func TestAccountDeletedDropsRoster(t *testing.T) {
 	fetchRoster(t, bob)
 	online(t, bob)
 	subscribe(t, alice, bob)
-	bob.Expect("from push", isPush(aliceBare, "from", false))
+	wantItem(t, bob, aliceBare, "from", false)
 
 	if _, err := srv.DeleteAccount("alice"); err != nil {
 		t.Fatal(err)

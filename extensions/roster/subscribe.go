@@ -281,10 +281,11 @@ func (e *Extension) inSubscribed(owner, from xmppd.JID, p *xmppd.Packet) error {
 		}
 		changed = true
 		return []push{{contact: from, item: &it, ver: ver}}, nil
+	}, func() {
+		if changed {
+			e.deliverInterested(owner, p.Stanza.Rewrite(nil, owner.String(), from.String()))
+		}
 	})
-	if err == nil && changed {
-		e.deliverInterested(owner, p.Stanza.Rewrite(nil, owner.String(), from.String()))
-	}
 	return err
 }
 
@@ -309,12 +310,13 @@ func (e *Extension) inUnsubscribe(owner, from xmppd.JID, p *xmppd.Packet) error 
 			return nil, err
 		}
 		return []push{{contact: from, item: &it, ver: ver}}, nil
+	}, func() {
+		if hadPending || wasSubscribed {
+			e.deliverInterested(owner, p.Stanza.Rewrite(nil, owner.String(), from.String()))
+		}
 	})
 	if err != nil {
 		return err
-	}
-	if hadPending || wasSubscribed {
-		e.deliverInterested(owner, p.Stanza.Rewrite(nil, owner.String(), from.String()))
 	}
 	if wasSubscribed {
 		e.sendUnavailableOf(owner, from)
@@ -338,10 +340,11 @@ func (e *Extension) inUnsubscribed(owner, from xmppd.JID, p *xmppd.Packet) error
 		}
 		changed = true
 		return []push{{contact: from, item: &it, ver: ver}}, nil
+	}, func() {
+		if changed {
+			e.deliverInterested(owner, p.Stanza.Rewrite(nil, owner.String(), from.String()))
+		}
 	})
-	if err == nil && changed {
-		e.deliverInterested(owner, p.Stanza.Rewrite(nil, owner.String(), from.String()))
-	}
 	return err
 }
 

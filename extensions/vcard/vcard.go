@@ -25,9 +25,9 @@
 //
 // Disco: the server domain announces vcard-temp.
 //
-// Stores: KV "vcard/vcards" (bare JID → vCard XML, serialised from the
+// Stores: KV "vcard.vcards" (bare JID → vCard XML, serialised from the
 // parsed payload so it is self-contained whatever prefixes the client
-// used) and KV "vcard/avatar-hashes" (bare JID → hex SHA-1, "" for no
+// used) and KV "vcard.avatar_hashes" (bare JID → hex SHA-1, "" for no
 // photo). Both are dropped on AccountDeleted.
 //
 // Config: [vcard] max_size = "64KiB".
@@ -101,8 +101,8 @@ func (e *Extension) Register(r *xmppd.Registrar) error {
 		return fmt.Errorf("vcard.max_size must be larger than 0, got %d", e.cfg.MaxSize)
 	}
 	e.log = r.Logger()
-	e.vcards = r.Store().KV("vcard/vcards")
-	e.hashes = r.Store().KV("vcard/avatar-hashes")
+	e.vcards = r.Store().KV("vcard.vcards")
+	e.hashes = r.Store().KV("vcard.avatar_hashes")
 	r.Feature(NS)
 	if err := r.HandleIQ(xmppd.TargetAccount, "get", NS, "vCard", e.get); err != nil {
 		return err

@@ -16,7 +16,7 @@ func BenchmarkScramSHA256Login(b *testing.B) {
 	st := newTestStore(b)
 	out := &Outcome{}
 	srv := &scramServer{
-		name: "SCRAM-SHA-256", fn: sha256.New, lookup: st.lookup, out: out,
+		name: "SCRAM-SHA-256", fn: sha256.New, policy: testPolicy(), lookup: st.lookup, out: out,
 		serverNonce: func() string { return "fixedservernonce" },
 	}
 	c := &scramClient{fn: sha256.New, user: "alice", pass: "correct horse"}

@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"hash"
 	"strings"
-	"sync/atomic"
 
 	"golang.org/x/text/secure/precis"
 )
@@ -200,52 +199,4 @@ func NormalizePassword(s string) (string, error) {
 		return "", errors.New("auth: password is empty after normalisation")
 	}
 	return p, nil
-}
-
-// decoy holds what unknown users are answered with.
-type decoy struct {
-	secret     []byte
-	iterations int
-}
-
-var decoyCfg atomic.Pointer[decoy]
-
-func init() {
-	secret := make([]byte, 32)
-	_, _ = rand.Read(secret)
-	decoyCfg.Store(&decoy{secret: secret, iterations: DefaultIterations})
-}
-
-// ConfigureUnknownUsers sets how the exchange with an unknown user is faked.
-// secret should be a persistent server secret (at least 16 bytes): with the
-// per-process random default, the fake salt of an unknown name changes on
-// restart while a real user's salt does not, which reveals the difference to
-// a patient prober. iterations should be the count used for new accounts so
-// that unknown users get the same "i=" as real ones.
-func ConfigureUnknownUsers(secret []byte, iterations int) error {
-	if len(secret) < 16 {
-		return fmt.Errorf("auth: unknown-user secret is %d bytes, need at least 16", len(secret))
-	}
-	if iterations < MinIterations || iterations > MaxIterations {
-		return fmt.Errorf("auth: iteration count %d out of range [%d, %d]", iterations, MinIterations, MaxIterations)
-	}
-	decoyCfg.Store(&decoy{secret: append([]byte(nil), secret...), iterations: iterations})
-	return nil
-}
-
-// decoyCredentials returns deterministic fake credentials for a username:
-// the same name always gets the same salt, like a real account would. The
-// keys are HMAC outputs no password maps to (with overwhelming
-// probability), and the caller fails the exchange regardless.
-func decoyCredentials(username string) Credentials {
-	d := decoyCfg.Load()
-	derive := func(label string) []byte {
-		return hmacSum(sha256.New, d.secret, []byte(label+"\x00"+username))
-	}
-	return Credentials{
-		Iterations: d.iterations,
-		Salt:       derive("salt")[:saltLen],
-		SHA1:       Keys{StoredKey: derive("sha1-stored")[:sha1.Size], ServerKey: derive("sha1-server")[:sha1.Size]},
-		SHA256:     Keys{StoredKey: derive("sha256-stored"), ServerKey: derive("sha256-server")},
-	}
 }

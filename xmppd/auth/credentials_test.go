@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"hash"
 	"strings"
 	"testing"
@@ -70,7 +71,7 @@ func TestRFCVectorsExchange(t *testing.T) {
 			}
 			out := &Outcome{}
 			srv := &scramServer{
-				name: v.name, fn: v.fn, out: out,
+				name: v.name, fn: v.fn, out: out, policy: testPolicy(),
 				lookup: func(u string) (Credentials, bool, error) {
 					return cred, u == "user", nil
 				},
@@ -197,20 +198,51 @@ func TestNormalize(t *testing.T) {
 	}
 }
 
-func TestConfigureUnknownUsers(t *testing.T) {
-	old := decoyCfg.Load()
-	t.Cleanup(func() { decoyCfg.Store(old) })
-	if err := ConfigureUnknownUsers([]byte("short"), DefaultIterations); err == nil {
-		t.Error("short secret accepted")
+func TestPolicyValidate(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		p    *Policy
+		want string
+	}{
+		{"nil", nil, "no SASL policy"},
+		{"no secret", &Policy{Iterations: DefaultIterations}, "secret is 0 bytes"},
+		{"short secret", &Policy{DecoySecret: []byte("short"), Iterations: DefaultIterations}, "secret is 5 bytes"},
+		{"iterations below the floor", &Policy{DecoySecret: make([]byte, 32), Iterations: 1}, "iteration count 1"},
+		{"iterations above the ceiling", &Policy{DecoySecret: make([]byte, 32), Iterations: MaxIterations + 1}, "iteration count"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := tc.p.Validate()
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("Validate() = %v, want an error mentioning %q", err, tc.want)
+			}
+			// Building mechanisms or a feature from it is a programming error.
+			for name, f := range map[string]func(){
+				"Mechanisms":       func() { Mechanisms(tc.p, nil, nil, nil) },
+				"StreamFeatureTLS": func() { StreamFeatureTLS(tc.p, nil, nil, nil) },
+			} {
+				func() {
+					defer func() {
+						if r := recover(); r == nil || !strings.Contains(fmt.Sprint(r), tc.want) {
+							t.Errorf("%s with an invalid policy: panic %v, want one mentioning %q", name, r, tc.want)
+						}
+					}()
+					f()
+				}()
+			}
+		})
 	}
-	if err := ConfigureUnknownUsers(make([]byte, 32), 1); err == nil {
-		t.Error("iterations below the floor accepted")
-	}
-	if err := ConfigureUnknownUsers([]byte("0123456789abcdef0123"), 12345); err != nil {
+
+	p := &Policy{DecoySecret: []byte("0123456789abcdef0123"), Iterations: 12345}
+	if err := p.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	a, b := decoyCredentials("ghost"), decoyCredentials("ghost")
-	if a.Iterations != 12345 || string(a.Salt) != string(b.Salt) || string(a.Salt) == string(decoyCredentials("ghost2").Salt) {
+	a, b := p.decoyCredentials("ghost"), p.decoyCredentials("ghost")
+	if a.Iterations != 12345 || string(a.Salt) != string(b.Salt) || string(a.Salt) == string(p.decoyCredentials("ghost2").Salt) {
 		t.Fatalf("decoy salts must be per-name and stable: %+v", a)
+	}
+	// The salt depends on the secret: it is what the server must persist.
+	other := &Policy{DecoySecret: []byte("another secret of 20b"), Iterations: 12345}
+	if string(other.decoyCredentials("ghost").Salt) == string(a.Salt) {
+		t.Fatal("two secrets give the same decoy salt")
 	}
 }

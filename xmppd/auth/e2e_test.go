@@ -32,7 +32,7 @@ type testServer struct {
 	results chan serverResult
 }
 
-func startServer(t *testing.T, lookup Lookup) *testServer {
+func startServer(t *testing.T, p *Policy, lookup Lookup) *testServer {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -53,14 +53,14 @@ func startServer(t *testing.T, lookup Lookup) *testServer {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				ts.results <- serve(conn, cfg, lookup)
+				ts.results <- serve(conn, cfg, p, lookup)
 			}()
 		}
 	}()
 	return ts
 }
 
-func serve(conn net.Conn, cfg *tls.Config, lookup Lookup) (res serverResult) {
+func serve(conn net.Conn, cfg *tls.Config, p *Policy, lookup Lookup) (res serverResult) {
 	defer conn.Close()
 	// A panic here would kill the test binary, which is the point: the
 	// server must survive every client below.
@@ -74,7 +74,14 @@ func serve(conn net.Conn, cfg *tls.Config, lookup Lookup) (res serverResult) {
 		return xmpp.StreamConfig{
 			Features: []xmpp.StreamFeature{
 				xmpp.StartTLS(cfg),
-				StreamFeature(s, lookup, out),
+				// mellium's StartTLS swaps the session's conn for a
+				// *tls.Conn, so the session reports the TLS state.
+				StreamFeatureTLS(p, func() *tls.ConnectionState {
+					if st := s.ConnectionState(); st.Version != 0 {
+						return &st
+					}
+					return nil
+				}, lookup, out),
 				xmpp.BindCustom(func(_ jid.JID, res string) (jid.JID, error) {
 					// Never trust the stream "from": bind the SASL identity.
 					if out.User == "" {
@@ -143,7 +150,7 @@ func (ts *testServer) login(t *testing.T, user, identity, pass string, mechs ...
 
 func TestEndToEndMellium(t *testing.T) {
 	st := newTestStore(t)
-	ts := startServer(t, st.lookup)
+	ts := startServer(t, testPolicy(), st.lookup)
 
 	for _, m := range []sasl.Mechanism{sasl.ScramSha256Plus, sasl.ScramSha1Plus, sasl.ScramSha256, sasl.ScramSha1, sasl.Plain} {
 		t.Run(m.Name, func(t *testing.T) {
@@ -223,7 +230,7 @@ func TestEndToEndMellium(t *testing.T) {
 // stream (mellium's Secure gate), so PLAIN cannot leak a password.
 func TestEndToEndNoSASLBeforeTLS(t *testing.T) {
 	st := newTestStore(t)
-	ts := startServer(t, st.lookup)
+	ts := startServer(t, testPolicy(), st.lookup)
 	conn, err := net.Dial("tcp", ts.addr)
 	if err != nil {
 		t.Fatal(err)

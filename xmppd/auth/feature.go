@@ -8,6 +8,7 @@ import (
 	"encoding/xml"
 	"errors"
 	"io"
+	"log/slog"
 
 	"mellium.im/sasl"
 	"mellium.im/xmlstream"
@@ -69,21 +70,34 @@ func (o *Outcome) attempt(raw string) (string, bool) {
 	return u, true
 }
 
+// lookupFailed records a Lookup error: a throttled attempt is routine
+// (Info, Failure "throttled"), anything else is a store failure (Error).
+func (o *Outcome) lookupFailed(user string, err error) error {
+	if errors.Is(err, ErrThrottled) {
+		slog.Info("auth: login throttled", "user", user)
+		return o.fail("throttled")
+	}
+	slog.Error("auth: credential lookup failed", "user", user, "err", err)
+	return o.fail("credential store error")
+}
+
 // Mechanisms returns the mechanisms to offer on one connection, strongest
-// first: SCRAM-SHA-256-PLUS, SCRAM-SHA-1-PLUS (only when cs can export
-// tls-exporter channel binding data: TLS 1.3, or TLS 1.2 with extended
-// master secret), SCRAM-SHA-256, SCRAM-SHA-1, PLAIN (only when cs is a
-// completed TLS handshake). cs is the connection's TLS state or nil.
+// first: SCRAM-SHA-256-PLUS, SCRAM-SHA-1-PLUS (only when p.ChannelBinding is
+// set and cs can export tls-exporter channel binding data: TLS 1.3, or TLS
+// 1.2 with extended master secret), SCRAM-SHA-256, SCRAM-SHA-1, PLAIN (only
+// when p.AllowPlain is set and cs is a completed TLS handshake). cs is the
+// connection's TLS state or nil. It panics if p does not validate.
 //
 // Each call returns fresh mechanisms bound to out; they work with any
 // sasl.NewServer negotiator and never need its permissions callback.
-func Mechanisms(lookup Lookup, cs *tls.ConnectionState, out *Outcome) []sasl.Mechanism {
+func Mechanisms(p *Policy, lookup Lookup, cs *tls.ConnectionState, out *Outcome) []sasl.Mechanism {
+	p.mustValidate()
 	if out == nil {
 		out = &Outcome{}
 	}
-	cb := offeredCB(cs)
+	cb := p.offeredCB(cs)
 	mk := func(name string, plus bool, sha256Hash bool) sasl.Mechanism {
-		s := &scramServer{name: name, plus: plus, cbData: cb, lookup: lookup, out: out}
+		s := &scramServer{name: name, plus: plus, cbData: cb, policy: p, lookup: lookup, out: out}
 		if sha256Hash {
 			s.fn = sha256.New
 		} else {
@@ -96,36 +110,31 @@ func Mechanisms(lookup Lookup, cs *tls.ConnectionState, out *Outcome) []sasl.Mec
 		ms = append(ms, mk("SCRAM-SHA-256-PLUS", true, true), mk("SCRAM-SHA-1-PLUS", true, false))
 	}
 	ms = append(ms, mk("SCRAM-SHA-256", false, true), mk("SCRAM-SHA-1", false, false))
-	if cs != nil && cs.HandshakeComplete {
-		ms = append(ms, (&plainServer{lookup: lookup, out: out}).mechanism())
+	if p.AllowPlain && cs != nil && cs.HandshakeComplete {
+		ms = append(ms, (&plainServer{policy: p, lookup: lookup, out: out}).mechanism())
 	}
 	return ms
 }
 
 // ChannelBindingTypes returns the XEP-0440 channel-binding types supported on
-// a connection: ["tls-exporter"] exactly when Mechanisms offers -PLUS, else
-// nil. StreamFeature already advertises them; this is for callers that build
-// their own feature list.
-func ChannelBindingTypes(cs *tls.ConnectionState) []string {
-	if offeredCB(cs) == nil {
+// a connection under policy p: ["tls-exporter"] exactly when Mechanisms
+// offers -PLUS, else nil. StreamFeatureTLS already advertises them; this is
+// for callers that build their own feature list.
+func ChannelBindingTypes(p *Policy, cs *tls.ConnectionState) []string {
+	if p.offeredCB(cs) == nil {
 		return nil
 	}
 	return []string{cbTypeExporter}
 }
 
-// StreamFeature returns the SASL stream feature for one connection. Call it
-// from the xmpp.NewNegotiator callback with the session that callback gets:
-// mellium gives a feature's List function no session, so the session is
-// captured here to read its TLS state (session.ConnectionState()) when the
-// features are listed. The advertised mechanisms (and the XEP-0440
+// StreamFeatureTLS returns the SASL stream feature for one connection.
+// tlsState is called when the features are listed (after StartTLS, so it
+// must read the connection's state then, not when the feature is built)
+// and returns the connection's TLS state, or nil without TLS; a nil
+// tlsState means no TLS. The advertised mechanisms (and the XEP-0440
 // <sasl-channel-binding/> element, sent next to <mechanisms/>) are exactly
 // the ones negotiated, so the -PLUS downgrade check is consistent with what
-// the client saw.
-//
-// session.ConnectionState() is only filled in when the session's conn is a
-// *tls.Conn or has a ConnectionState() method; with a nil session or a conn
-// that hides TLS, only SCRAM without -PLUS is offered (no PLAIN). Callers
-// that wrap the TLS conn should use StreamFeatureTLS.
+// the client saw. Without TLS state only SCRAM without -PLUS is offered.
 //
 // The wire protocol (<auth/>, <challenge/>, <response/>, <success/>,
 // <failure/>, <abort/>) is mellium's xmpp.SASLServer, driven with our
@@ -134,23 +143,9 @@ func ChannelBindingTypes(cs *tls.ConnectionState) []string {
 // xmpp.ReceiveSession (mellium allows no retry); out says why.
 //
 // The returned feature holds per-connection state: do not share it between
-// connections.
-func StreamFeature(session *xmpp.Session, lookup Lookup, out *Outcome) xmpp.StreamFeature {
-	return StreamFeatureTLS(func() *tls.ConnectionState {
-		if session == nil {
-			return nil
-		}
-		if st := session.ConnectionState(); st.Version != 0 {
-			return &st
-		}
-		return nil
-	}, lookup, out)
-}
-
-// StreamFeatureTLS is StreamFeature with the TLS state supplied by the
-// caller: tlsState is called when the features are listed (after StartTLS)
-// and returns the connection's TLS state, or nil without TLS.
-func StreamFeatureTLS(tlsState func() *tls.ConnectionState, lookup Lookup, out *Outcome) xmpp.StreamFeature {
+// connections. The policy may be shared. It panics if p does not validate.
+func StreamFeatureTLS(p *Policy, tlsState func() *tls.ConnectionState, lookup Lookup, out *Outcome) xmpp.StreamFeature {
+	p.mustValidate()
 	if out == nil {
 		out = &Outcome{}
 	}
@@ -161,8 +156,8 @@ func StreamFeatureTLS(tlsState func() *tls.ConnectionState, lookup Lookup, out *
 		if tlsState != nil {
 			cs = tlsState()
 		}
-		offered = Mechanisms(lookup, cs, out)
-		cbTypes = ChannelBindingTypes(cs)
+		offered = Mechanisms(p, lookup, cs, out)
+		cbTypes = ChannelBindingTypes(p, cs)
 	}
 	return xmpp.StreamFeature{
 		Name:       xml.Name{Space: nsSASL, Local: "mechanisms"},
@@ -179,7 +174,7 @@ func StreamFeatureTLS(tlsState func() *tls.ConnectionState, lookup Lookup, out *
 		Parse: xmpp.SASLServer(nil, sasl.Plain).Parse,
 		Negotiate: func(ctx context.Context, s *xmpp.Session, data any) (xmpp.SessionState, io.ReadWriter, error) {
 			if s.State()&xmpp.Received == 0 {
-				return 0, nil, errors.New("auth: StreamFeature is for receiving (server) streams only")
+				return 0, nil, errors.New("auth: StreamFeatureTLS is for receiving (server) streams only")
 			}
 			if offered == nil {
 				offer() // List always runs first; this is only a safety net.

@@ -24,7 +24,17 @@ import (
 // testIterations keeps PBKDF2 cheap in tests while staying at the RFC floor.
 const testIterations = MinIterations
 
-// testUsers is an in-memory store: alice/"correct horse", bob/"hunter2".
+// testSecret is a fixed unknown-user secret, as a server would load it.
+var testSecret = []byte("0123456789abcdef0123456789abcdef")
+
+// testPolicy offers everything, and shows unknown users DefaultIterations.
+func testPolicy() *Policy {
+	return &Policy{ChannelBinding: true, AllowPlain: true, DecoySecret: testSecret, Iterations: DefaultIterations}
+}
+
+// testUsers is an in-memory store: alice/"correct horse", bob/"hunter2";
+// "broken-store" makes the lookup fail, "throttled" makes it refuse with
+// ErrThrottled (wrapped, as a server's throttle would).
 type testStore struct {
 	mu    sync.Mutex
 	users map[string]Credentials
@@ -48,8 +58,11 @@ func (s *testStore) lookup(u string) (Credentials, bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.calls = append(s.calls, u)
-	if u == "broken-store" {
+	switch u {
+	case "broken-store":
 		return Credentials{}, false, errors.New("disk on fire")
+	case "throttled":
+		return Credentials{}, false, fmt.Errorf("address 192.0.2.1: %w", ErrThrottled)
 	}
 	c, ok := s.users[u]
 	return c, ok, nil

@@ -2,7 +2,6 @@ package auth
 
 import (
 	"bytes"
-	"log/slog"
 
 	"mellium.im/sasl"
 )
@@ -11,6 +10,7 @@ import (
 // own mechanism rather than sasl.Plain plus a permissions callback so that
 // it reports into Outcome like SCRAM does and needs no glue in the caller.
 type plainServer struct {
+	policy *Policy
 	lookup Lookup
 	out    *Outcome
 }
@@ -53,13 +53,12 @@ func (p *plainServer) next(_ *sasl.Negotiator, msg []byte, data any) (bool, []by
 
 	cred, found, err := p.lookup(user)
 	if err != nil {
-		slog.Error("auth: credential lookup failed", "user", user, "err", err)
-		return false, nil, nil, p.out.fail("credential store error")
+		return false, nil, nil, p.out.lookupFailed(user, err)
 	}
 	if !found || !cred.usable() {
 		// Spend the same PBKDF2 time as a real check so the response time
 		// does not reveal whether the account exists.
-		decoyCredentials(user).VerifyPlain(pass)
+		p.policy.decoyCredentials(user).VerifyPlain(pass)
 		return false, nil, nil, p.out.fail("unknown user")
 	}
 	if !cred.VerifyPlain(pass) {

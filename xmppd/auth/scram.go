@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
-	"sync/atomic"
 
 	"mellium.im/sasl"
 )
@@ -27,25 +26,6 @@ const serverNonceLen = 18
 // maxAttemptedLen bounds Outcome.Attempted for names that fail
 // normalisation, since those are raw client input headed for logs.
 const maxAttemptedLen = 64
-
-var channelBindingOff atomic.Bool
-
-// SetOfferChannelBinding turns the -PLUS mechanisms (and the XEP-0440
-// advertisement) on or off for connections negotiated afterwards; on by
-// default. Interop trade-off: slixmpp 1.8.3 (Debian 12) only knows
-// tls-unique, which TLS 1.3 does not have. When -PLUS is offered it picks
-// SCRAM-*-PLUS with p=tls-unique (refused) or, if told to use plain SCRAM,
-// sends the "y" flag, which RFC 5802 §6 requires us to refuse as a
-// downgrade. With -PLUS off it logs in with SCRAM ("y" is then legitimate).
-func SetOfferChannelBinding(on bool) { channelBindingOff.Store(!on) }
-
-// offeredCB is exporterData gated by SetOfferChannelBinding.
-func offeredCB(cs *tls.ConnectionState) []byte {
-	if channelBindingOff.Load() {
-		return nil
-	}
-	return exporterData(cs)
-}
 
 // exporterData returns the tls-exporter channel binding data of a connection,
 // or nil if the connection cannot provide it safely. Go refuses to export
@@ -74,6 +54,7 @@ type scramServer struct {
 	fn     func() hash.Hash
 	plus   bool   // this is the -PLUS variant
 	cbData []byte // tls-exporter data; non-nil iff -PLUS is offered on this connection
+	policy *Policy
 	lookup Lookup
 	out    *Outcome
 
@@ -211,8 +192,7 @@ func (s *scramServer) first(st *scramState, msg []byte) ([]byte, error) {
 
 	cred, found, err := s.lookup(user)
 	if err != nil {
-		slog.Error("auth: credential lookup failed", "user", user, "err", err)
-		return nil, s.out.fail("credential store error")
+		return nil, s.out.lookupFailed(user, err)
 	}
 	keys, usable := cred.keysFor(s.fn)
 	st.known = found && usable
@@ -221,7 +201,7 @@ func (s *scramServer) first(st *scramState, msg []byte) ([]byte, error) {
 	}
 	if !st.known {
 		// Same exchange, same shape of answer, then fail in final.
-		cred = decoyCredentials(user)
+		cred = s.policy.decoyCredentials(user)
 		keys, _ = cred.keysFor(s.fn)
 	}
 	st.user = user

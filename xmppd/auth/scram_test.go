@@ -10,8 +10,10 @@ import (
 	"encoding/xml"
 	"errors"
 	"fmt"
+	"log/slog"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
 
 	"mellium.im/sasl"
@@ -83,30 +85,45 @@ func TestMechanismsOffered(t *testing.T) {
 		{"handshake incomplete", &tls.ConnectionState{Version: tls.VersionTLS13}, []string{"SCRAM-SHA-256", "SCRAM-SHA-1"}, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := mechNames(Mechanisms(st.lookup, tc.cs, &Outcome{})); !reflect.DeepEqual(got, tc.want) {
+			if got := mechNames(Mechanisms(testPolicy(), st.lookup, tc.cs, &Outcome{})); !reflect.DeepEqual(got, tc.want) {
 				t.Errorf("Mechanisms = %v, want %v", got, tc.want)
 			}
-			if got := ChannelBindingTypes(tc.cs); !reflect.DeepEqual(got, tc.cb) {
+			if got := ChannelBindingTypes(testPolicy(), tc.cs); !reflect.DeepEqual(got, tc.cb) {
 				t.Errorf("ChannelBindingTypes = %v, want %v", got, tc.cb)
 			}
 		})
 	}
 }
 
-func TestSetOfferChannelBinding(t *testing.T) {
+func TestPolicyChannelBindingOff(t *testing.T) {
 	st := newTestStore(t)
 	srv, _ := tlsPair(t, tls.VersionTLS13)
-	SetOfferChannelBinding(false)
-	defer SetOfferChannelBinding(true)
+	p := testPolicy()
+	p.ChannelBinding = false
 	want := []string{"SCRAM-SHA-256", "SCRAM-SHA-1", "PLAIN"}
-	if got := mechNames(Mechanisms(st.lookup, &srv, &Outcome{})); !reflect.DeepEqual(got, want) || ChannelBindingTypes(&srv) != nil {
-		t.Fatalf("with channel binding off: %v, %v", got, ChannelBindingTypes(&srv))
+	if got := mechNames(Mechanisms(p, st.lookup, &srv, &Outcome{})); !reflect.DeepEqual(got, want) || ChannelBindingTypes(p, &srv) != nil {
+		t.Fatalf("with channel binding off: %v, %v", got, ChannelBindingTypes(p, &srv))
 	}
 	// "y" is legitimate when -PLUS is not offered.
 	out := &Outcome{}
 	c := &scramClient{fn: sha256.New, user: "alice", pass: "correct horse", flag: "y"}
-	if err := exchange(t, pick(t, Mechanisms(st.lookup, &srv, out), "SCRAM-SHA-256"), c); err != nil {
+	if err := exchange(t, pick(t, Mechanisms(p, st.lookup, &srv, out), "SCRAM-SHA-256"), c); err != nil {
 		t.Fatalf("y flag refused without -PLUS: %v (%s)", err, out.Failure)
+	}
+	// The policy is per call, not global: another policy still offers -PLUS.
+	if got := mechNames(Mechanisms(testPolicy(), st.lookup, &srv, &Outcome{})); got[0] != "SCRAM-SHA-256-PLUS" {
+		t.Fatalf("default policy after a channel_binding=false one: %v", got)
+	}
+}
+
+func TestPolicyAllowPlainOff(t *testing.T) {
+	st := newTestStore(t)
+	srv, _ := tlsPair(t, tls.VersionTLS13)
+	p := testPolicy()
+	p.AllowPlain = false
+	want := []string{"SCRAM-SHA-256-PLUS", "SCRAM-SHA-1-PLUS", "SCRAM-SHA-256", "SCRAM-SHA-1"}
+	if got := mechNames(Mechanisms(p, st.lookup, &srv, &Outcome{})); !reflect.DeepEqual(got, want) {
+		t.Fatalf("with allow_plain off: %v, want %v", got, want)
 	}
 }
 
@@ -142,6 +159,7 @@ func TestSCRAM(t *testing.T) {
 		{name: "wrong password sha1", cs: &srvTLS, mech: "SCRAM-SHA-1", client: scramClient{fn: sha1.New, user: "alice", pass: "hunter2"}, failure: "wrong password"},
 		{name: "unknown user", cs: &srvTLS, mech: "SCRAM-SHA-256", client: scramClient{fn: sha256.New, user: "mallory", pass: "x"}, failure: "unknown user"},
 		{name: "store error", cs: &srvTLS, mech: "SCRAM-SHA-256", client: scramClient{fn: sha256.New, user: "broken-store", pass: "x"}, failure: "credential store error"},
+		{name: "throttled", cs: &srvTLS, mech: "SCRAM-SHA-256", client: scramClient{fn: sha256.New, user: "throttled", pass: "x"}, failure: "throttled"},
 		{name: "authzid other user", cs: &srvTLS, mech: "SCRAM-SHA-256", client: scramClient{fn: sha256.New, user: "alice", pass: "correct horse", authz: "bob"}, failure: "authzid differs"},
 		{name: "authzid other user JID", cs: &srvTLS, mech: "SCRAM-SHA-256", client: scramClient{fn: sha256.New, user: "alice", pass: "correct horse", authz: "bob@localhost"}, failure: "authzid differs"},
 		{name: "authzid full JID", cs: &srvTLS, mech: "SCRAM-SHA-256", client: scramClient{fn: sha256.New, user: "alice", pass: "correct horse", authz: "alice@localhost/res"}, failure: "authzid differs"},
@@ -159,7 +177,7 @@ func TestSCRAM(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			out := &Outcome{}
 			client := c.client
-			err := exchange(t, pick(t, Mechanisms(st.lookup, c.cs, out), c.mech), &client)
+			err := exchange(t, pick(t, Mechanisms(testPolicy(), st.lookup, c.cs, out), c.mech), &client)
 			if out.Mechanism != c.mech {
 				t.Errorf("Outcome.Mechanism = %q, want %q", out.Mechanism, c.mech)
 			}
@@ -191,7 +209,7 @@ func TestSCRAMUnknownUserLooksReal(t *testing.T) {
 	st := newTestStore(t)
 	first := func(user string) string {
 		out := &Outcome{}
-		n := sasl.NewServer(pick(t, Mechanisms(st.lookup, nil, out), "SCRAM-SHA-256"), nil)
+		n := sasl.NewServer(pick(t, Mechanisms(testPolicy(), st.lookup, nil, out), "SCRAM-SHA-256"), nil)
 		c := &scramClient{fn: sha256.New, user: user}
 		_, sf, err := n.Step(c.first())
 		if err != nil {
@@ -240,7 +258,7 @@ func TestSCRAMProtocolErrors(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			out := &Outcome{}
-			n := sasl.NewServer(pick(t, Mechanisms(st.lookup, &srvTLS, out), "SCRAM-SHA-256"), nil)
+			n := sasl.NewServer(pick(t, Mechanisms(testPolicy(), st.lookup, &srvTLS, out), "SCRAM-SHA-256"), nil)
 			_, sf, err := n.Step([]byte(tc.first))
 			if tc.final != "" {
 				if err != nil {
@@ -261,7 +279,7 @@ func TestSCRAMProtocolErrors(t *testing.T) {
 func TestSCRAMNoInitialResponse(t *testing.T) {
 	st := newTestStore(t)
 	out := &Outcome{}
-	n := sasl.NewServer(pick(t, Mechanisms(st.lookup, nil, out), "SCRAM-SHA-256"), nil)
+	n := sasl.NewServer(pick(t, Mechanisms(testPolicy(), st.lookup, nil, out), "SCRAM-SHA-256"), nil)
 	more, resp, err := n.Step(nil)
 	if err != nil || !more || len(resp) != 0 {
 		t.Fatalf("empty auth: more=%v resp=%q err=%v", more, resp, err)
@@ -309,13 +327,15 @@ func TestPlain(t *testing.T) {
 		{"authz self", "alice@localhost\x00alice\x00correct horse", "", "alice"},
 		{"wrong password", "\x00alice\x00hunter2", "wrong password", ""},
 		{"unknown user", "\x00nobody\x00x", "unknown user", ""},
+		{"store error", "\x00broken-store\x00x", "credential store error", ""},
+		{"throttled", "\x00throttled\x00x", "throttled", ""},
 		{"authz other", "bob\x00alice\x00correct horse", "authzid differs", ""},
 		{"malformed", "alice\x00correct horse", "malformed", ""},
 		{"empty password", "\x00alice\x00", "wrong password", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			out := &Outcome{}
-			n := sasl.NewServer(pick(t, Mechanisms(st.lookup, &srvTLS, out), "PLAIN"), nil)
+			n := sasl.NewServer(pick(t, Mechanisms(testPolicy(), st.lookup, &srvTLS, out), "PLAIN"), nil)
 			more, _, err := n.Step([]byte(tc.msg))
 			if more {
 				t.Fatal("PLAIN wants more")
@@ -333,7 +353,7 @@ func TestPlain(t *testing.T) {
 	}
 	// Empty initial response, then the message.
 	out := &Outcome{}
-	n := sasl.NewServer(pick(t, Mechanisms(st.lookup, &srvTLS, out), "PLAIN"), nil)
+	n := sasl.NewServer(pick(t, Mechanisms(testPolicy(), st.lookup, &srvTLS, out), "PLAIN"), nil)
 	if more, _, err := n.Step(nil); !more || err != nil {
 		t.Fatalf("empty initial response: more=%v err=%v", more, err)
 	}
@@ -348,7 +368,7 @@ func TestFailureNeverLeaksKeys(t *testing.T) {
 	cred := st.users["alice"]
 	out := &Outcome{}
 	c := &scramClient{fn: sha256.New, user: "alice", pass: "wrong"}
-	_ = exchange(t, pick(t, Mechanisms(st.lookup, nil, out), "SCRAM-SHA-256"), c)
+	_ = exchange(t, pick(t, Mechanisms(testPolicy(), st.lookup, nil, out), "SCRAM-SHA-256"), c)
 	for _, secret := range [][]byte{cred.SHA256.StoredKey, cred.SHA256.ServerKey, cred.Salt} {
 		for _, enc := range []string{string(secret), hex.EncodeToString(secret), base64.StdEncoding.EncodeToString(secret), fmt.Sprintf("%q", secret)} {
 			if strings.Contains(out.Failure, enc) {
@@ -369,7 +389,7 @@ func TestStreamFeatureTLSState(t *testing.T) {
 	list := func(f func() *tls.ConnectionState) string {
 		var buf strings.Builder
 		e := xml.NewEncoder(&buf)
-		feat := StreamFeatureTLS(f, st.lookup, &Outcome{})
+		feat := StreamFeatureTLS(testPolicy(), f, st.lookup, &Outcome{})
 		if _, err := feat.List(context.Background(), e, xml.StartElement{Name: feat.Name}); err != nil {
 			t.Fatal(err)
 		}
@@ -384,7 +404,58 @@ func TestStreamFeatureTLSState(t *testing.T) {
 	if strings.Contains(without, "PLUS") || strings.Contains(without, "PLAIN") || strings.Contains(without, "sasl-cb") || !strings.Contains(without, "SCRAM-SHA-1") {
 		t.Errorf("without TLS state: %s", without)
 	}
-	if nilSession := StreamFeature(nil, st.lookup, nil); nilSession.Name.Space != nsSASL {
-		t.Errorf("feature name %v", nilSession.Name)
+	if noTLS := StreamFeatureTLS(testPolicy(), nil, st.lookup, nil); noTLS.Name.Space != nsSASL {
+		t.Errorf("feature name %v", noTLS.Name)
+	}
+}
+
+// recordLevels is a slog handler that keeps the level and message of each
+// record.
+type recordLevels struct {
+	mu   sync.Mutex
+	recs []string
+}
+
+func (h *recordLevels) Enabled(context.Context, slog.Level) bool { return true }
+func (h *recordLevels) Handle(_ context.Context, r slog.Record) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.recs = append(h.recs, r.Level.String()+" "+r.Message)
+	return nil
+}
+func (h *recordLevels) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h *recordLevels) WithGroup(string) slog.Handler      { return h }
+
+// TestLookupErrorLogLevel: a throttled attempt is routine and logged at
+// Info; a store failure is logged at Error. Both fail with not-authorized.
+func TestLookupErrorLogLevel(t *testing.T) {
+	st := newTestStore(t)
+	srv, _ := tlsPair(t, tls.VersionTLS13)
+	h := &recordLevels{}
+	old := slog.Default()
+	slog.SetDefault(slog.New(h))
+	t.Cleanup(func() { slog.SetDefault(old) })
+
+	for _, tc := range []struct{ user, mech, failure, log string }{
+		{"throttled", "SCRAM-SHA-256", "throttled", "INFO auth: login throttled"},
+		{"throttled", "PLAIN", "throttled", "INFO auth: login throttled"},
+		{"broken-store", "SCRAM-SHA-256", "credential store error", "ERROR auth: credential lookup failed"},
+		{"broken-store", "PLAIN", "credential store error", "ERROR auth: credential lookup failed"},
+	} {
+		h.recs = nil
+		out := &Outcome{}
+		var err error
+		m := pick(t, Mechanisms(testPolicy(), st.lookup, &srv, out), tc.mech)
+		if tc.mech == "PLAIN" {
+			_, _, err = sasl.NewServer(m, nil).Step([]byte("\x00" + tc.user + "\x00x"))
+		} else {
+			err = exchange(t, m, &scramClient{fn: sha256.New, user: tc.user, pass: "x"})
+		}
+		if err != sasl.ErrAuthn || out.Failure != tc.failure || out.User != "" || out.Attempted != tc.user {
+			t.Errorf("%s %s: err=%v outcome=%+v, want ErrAuthn and failure %q", tc.mech, tc.user, err, out, tc.failure)
+		}
+		if want := []string{tc.log}; !reflect.DeepEqual(h.recs, want) {
+			t.Errorf("%s %s: logged %q, want %q", tc.mech, tc.user, h.recs, want)
+		}
 	}
 }

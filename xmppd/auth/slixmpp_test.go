@@ -31,12 +31,14 @@ func TestInteropSlixmpp(t *testing.T) {
 		t.Skipf("slixmpp not available: %v", err)
 	}
 	st := newTestStore(t)
-	ts := startServer(t, st.lookup)
-	_, port, _ := net.SplitHostPort(ts.addr)
+	// One server per policy, as channel_binding is a per-server setting.
+	noPlus := testPolicy()
+	noPlus.ChannelBinding = false
+	servers := map[bool]*testServer{true: startServer(t, testPolicy(), st.lookup), false: startServer(t, noPlus, st.lookup)}
 
 	for _, tc := range []struct {
 		name, jid, pass, mech string
-		plus                  bool   // offer -PLUS
+		plus                  bool   // Policy.ChannelBinding: offer -PLUS
 		wantMech              string // server-side Outcome.Mechanism
 		failure               string // "" = login succeeds
 	}{
@@ -49,8 +51,8 @@ func TestInteropSlixmpp(t *testing.T) {
 		{"PLUS offered: y flag is a downgrade", "bob@localhost", "hunter2", "SCRAM-SHA-256", true, "SCRAM-SHA-256", "downgrade"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			SetOfferChannelBinding(tc.plus)
-			defer SetOfferChannelBinding(true)
+			ts := servers[tc.plus]
+			_, port, _ := net.SplitHostPort(ts.addr)
 			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 			defer cancel()
 			cmd := exec.CommandContext(ctx, slixmppPython, "testdata/slixmpp_login.py", tc.jid, tc.pass, port, tc.mech)

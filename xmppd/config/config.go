@@ -22,7 +22,8 @@
 //	[c2s]    listen = "0.0.0.0:5222", direct_tls_listen = "0.0.0.0:5223"
 //	[tls]    cert_file = "", key_file = ""
 //	[http]   listen = "0.0.0.0:5280", public_url = "http://localhost:5280"
-//	[auth]   scram_iterations = 10000, allow_plain = true
+//	[auth]   scram_iterations = 10000, allow_plain = true,
+//	         channel_binding = true
 //	[limits] max_stanza_size = "256KB", read_rate = "1MB",
 //	         connections_per_ip = 500, preauth_timeout = "30s",
 //	         idle_timeout = "10m", failed_logins_per_account = 5,
@@ -107,6 +108,10 @@ type Auth struct {
 	SCRAMIterations int `toml:"scram_iterations"`
 	// AllowPlain offers SASL PLAIN; it is only ever offered over TLS.
 	AllowPlain bool `toml:"allow_plain"`
+	// ChannelBinding offers SCRAM-SHA-*-PLUS with the tls-exporter channel
+	// binding (RFC 9266). Clients that only know tls-unique (e.g. slixmpp
+	// <= 1.8) cannot use SCRAM while it is on.
+	ChannelBinding bool `toml:"channel_binding"`
 }
 
 // Limits bounds what one client can cost the server (SPEC §7).
@@ -161,7 +166,7 @@ func Default() *Config {
 		DataDir: "./xmppd-data",
 		C2S:     C2S{Listen: "0.0.0.0:5222", DirectTLSListen: "0.0.0.0:5223"},
 		HTTP:    HTTP{Listen: "0.0.0.0:5280", PublicURL: "http://localhost:5280"},
-		Auth:    Auth{SCRAMIterations: 10000, AllowPlain: true},
+		Auth:    Auth{SCRAMIterations: 10000, AllowPlain: true, ChannelBinding: true},
 		Limits: Limits{
 			MaxStanzaSize:          256 * KB,
 			ReadRate:               1 * MB,

@@ -84,7 +84,7 @@ func TestDefault(t *testing.T) {
 		C2S:     C2S{Listen: "0.0.0.0:5222", DirectTLSListen: "0.0.0.0:5223"},
 		TLS:     TLS{},
 		HTTP:    HTTP{Listen: "0.0.0.0:5280", PublicURL: "http://localhost:5280"},
-		Auth:    Auth{SCRAMIterations: 10000, AllowPlain: true},
+		Auth:    Auth{SCRAMIterations: 10000, AllowPlain: true, ChannelBinding: true},
 		Limits: Limits{
 			MaxStanzaSize:          256_000,
 			ReadRate:               1_000_000,
@@ -153,6 +153,7 @@ public_url = "https://chat.example.com/xmpp"
 [auth]
 scram_iterations = 4096
 allow_plain      = false
+channel_binding  = false
 
 [limits]
 max_stanza_size           = "64KiB"

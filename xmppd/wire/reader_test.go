@@ -34,11 +34,11 @@ var readerKinds = []readerKind{
 }
 
 type wantStanza struct {
-	raw                      string
-	name, ns                 string
-	to, from, id, typ, lang  string
-	children                 []string // "name ns"
-	childRaw                 []string // optional: ChildBytes of each child
+	raw                     string
+	name, ns                string
+	to, from, id, typ, lang string
+	children                []string // "name ns"
+	childRaw                []string // optional: ChildBytes of each child
 }
 
 // readAll calls Next until it fails and returns the stanzas and the error.
