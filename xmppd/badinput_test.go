@@ -90,7 +90,7 @@ func TestMalformedXMLClosesOnlyThatStream(t *testing.T) {
 	srv.AddUser(t, "bob", "pw")
 	mallory := srv.Login(t, "alice", "pw")
 	bob := srv.Login(t, "bob", "pw")
-	bob.Send("<presence/>")
+	bob.Available()
 	other := srv.Login(t, "alice", "pw")
 
 	mallory.Send("<message to='bob@localhost'><body>unclosed</bod></message>")
@@ -120,8 +120,7 @@ func TestSpoofedFromIsOverwritten(t *testing.T) {
 	srv.AddUser(t, "carol", "pw")
 	alice := srv.Login(t, "alice", "pw")
 	bob := srv.Login(t, "bob", "pw")
-	bob.Send("<presence/>")
-	time.Sleep(50 * time.Millisecond)
+	bob.Available()
 	alice.Send("<message from='carol@localhost/phone' to='bob@localhost' type='chat'><body>I am carol</body></message>")
 	got := bob.Expect("the message", xmppdtest.Is("message", "chat"))
 	if got.Attr("from") != alice.JID.String() {
@@ -350,7 +349,8 @@ func TestFullJIDAndPriorityRouting(t *testing.T) {
 	desk, _ := srv.Dial(t, "bob", "pw", xmppdtest.DialOptions{Resource: "desk"})
 	phone.Send("<presence><priority>1</priority></presence>")
 	desk.Send("<presence><priority>5</priority></presence>")
-	time.Sleep(100 * time.Millisecond)
+	phone.Sync()
+	desk.Sync()
 
 	alice.Send("<message to='bob@localhost' type='chat'><body>to the bare JID</body></message>")
 	if got := desk.Expect("bare message at the highest priority", xmppdtest.Is("message", "chat")); got.ChildText("body", "") != "to the bare JID" {
@@ -370,8 +370,7 @@ func TestStanzaIDCannotBeForged(t *testing.T) {
 	srv.AddUser(t, "bob", "pw")
 	alice := srv.Login(t, "alice", "pw")
 	bob := srv.Login(t, "bob", "pw")
-	bob.Send("<presence/>")
-	time.Sleep(50 * time.Millisecond)
+	bob.Available()
 	alice.Send("<message to='bob@localhost' type='chat'><stanza-id xmlns='urn:xmpp:sid:0' id='forged' by='bob@localhost'/><body>x</body></message>")
 	got := bob.Expect("message", xmppdtest.Is("message", "chat"))
 	ids := got.ChildrenNamed("stanza-id", "urn:xmpp:sid:0")

@@ -2,7 +2,6 @@ package xmppd_test
 
 import (
 	"testing"
-	"time"
 
 	"github.com/xmppd/xmppd/xmppd/xmppdtest"
 )
@@ -13,8 +12,7 @@ func TestChatBetweenTwoAccounts(t *testing.T) {
 	srv.AddUser(t, "bob", "bob-pw")
 	alice := srv.Login(t, "alice", "alice-pw")
 	bob := srv.Login(t, "bob", "bob-pw")
-	bob.Send("<presence/>")
-	time.Sleep(50 * time.Millisecond)
+	bob.Available()
 
 	alice.Send("<message to='bob@localhost' type='chat' id='m1'><body>hi bob</body></message>")
 	got := bob.Expect("alice's message", xmppdtest.Is("message", "chat"))

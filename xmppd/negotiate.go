@@ -197,8 +197,9 @@ func loadAuthPolicy(db *store.DB, cfg *config.Config, log *slog.Logger) (*auth.P
 }
 
 // bindFeature binds a resource for the authenticated user (never the
-// stream's unauthenticated 'from', which mellium's BindResource trusts).
-func (srv *Server) bindFeature(out *auth.Outcome, bound *JID) xmpp.StreamFeature {
+// stream's unauthenticated 'from', which mellium's BindResource trusts);
+// bind registers the session under the chosen JID.
+func (srv *Server) bindFeature(out *auth.Outcome, bind func(JID) (*Session, error)) xmpp.StreamFeature {
 	return xmpp.BindCustom(func(_ jid.JID, res string) (jid.JID, error) {
 		if out.User == "" {
 			return jid.JID{}, StanzaError(stanza.Auth, stanza.NotAuthorized, "not authenticated")
@@ -213,10 +214,9 @@ func (srv *Server) bindFeature(out *auth.Outcome, bound *JID) xmpp.StreamFeature
 		} else {
 			j.Resource = randomResource()
 		}
-		if max := srv.limits.MaxResourcesPerUser; max > 0 && !srv.sessions.resourceInUse(j) && len(srv.sessions.sessions(j.Bare())) >= max {
-			return jid.JID{}, StanzaError(stanza.Wait, stanza.ResourceConstraint, fmt.Sprintf("at most %d resources per account", max))
+		if _, err := bind(j); err != nil {
+			return jid.JID{}, err
 		}
-		*bound = j
 		return jid.New(j.Local, j.Domain, j.Resource)
 	})
 }

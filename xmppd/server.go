@@ -25,6 +25,7 @@ import (
 	"github.com/xmppd/xmppd/xmppd/config"
 	"github.com/xmppd/xmppd/xmppd/wire"
 	"mellium.im/xmpp"
+	"mellium.im/xmpp/stanza"
 )
 
 // Version is the server version, set at build time with -ldflags.
@@ -75,6 +76,8 @@ type Server struct {
 	ctx       context.Context
 	cancel    context.CancelFunc
 	listeners []net.Listener
+	// negotiating holds connections not yet bound, closed on shutdown.
+	negotiating sync.Map
 	admin     *admin.Listener
 	wg        sync.WaitGroup
 	started   time.Time
@@ -304,10 +307,14 @@ func (srv *Server) serveConn(raw net.Conn, directTLS bool) {
 	srv.metrics.connections.Add(1)
 	defer srv.metrics.connections.Add(-1)
 
-	deadline := time.Now().Add(srv.limits.PreauthTimeout.Duration)
-	_ = raw.SetDeadline(deadline)
-	ctx, cancel := context.WithDeadline(srv.ctx, deadline)
-	defer cancel()
+	// The pre-auth timeout is a deadline on the socket only. mellium given
+	// a context with a deadline races it against ours (it sets a past
+	// deadline, then clears it), which can leave a read with none at all.
+	_ = raw.SetDeadline(time.Now().Add(srv.limits.PreauthTimeout.Duration))
+	ctx := context.Background()
+	var boundSession atomic.Pointer[Session]
+	srv.negotiating.Store(raw, &boundSession)
+	defer srv.negotiating.Delete(raw)
 	var transport net.Conn = raw
 	if directTLS {
 		tc := tls.Server(raw, srv.tlsConfig)
@@ -323,11 +330,16 @@ func (srv *Server) serveConn(raw net.Conn, directTLS bool) {
 	r.SetSkipNegotiationWhitespace(true)
 	c := &streamConn{Conn: transport, r: r, budget: 4 * maxStanza}
 	var out auth.Outcome
-	var bound JID
+	var bound *Session
 	features := append([]xmpp.StreamFeature{
 		srv.startTLSFeature(c),
 		srv.saslFeature(c, &out, ip),
-		srv.bindFeature(&out, &bound),
+		srv.bindFeature(&out, func(j JID) (*Session, error) {
+			sess, err := srv.register(c, r, j, log)
+			bound = sess
+			boundSession.Store(sess)
+			return sess, err
+		}),
 	}, srv.streamFeatures...)
 	neg := xmpp.NewNegotiator(func(*xmpp.Session, *xmpp.StreamConfig) xmpp.StreamConfig {
 		return xmpp.StreamConfig{Features: features}
@@ -337,18 +349,22 @@ func (srv *Server) serveConn(raw net.Conn, directTLS bool) {
 		state |= xmpp.Secure
 	}
 	_, err := xmpp.ReceiveSession(ctx, c, state, neg)
-	if err != nil || bound.IsZero() {
-		if err == nil {
-			err = errors.New("negotiation ended without a bound resource")
+	if err == nil && bound == nil {
+		err = errors.New("negotiation ended without a bound resource")
+	}
+	if err != nil {
+		if bound != nil {
+			srv.unbind(bound)
 		}
 		srv.negotiationFailed(c, &out, ip, log, err)
 		return
 	}
+	srv.negotiating.Delete(raw)
 	_ = raw.SetDeadline(time.Time{})
 	r.SetSkipNegotiationWhitespace(false)
 	srv.failAccount.reset(out.User)
 	srv.metrics.logins.Add(1)
-	srv.runSession(c, r, bound, log)
+	srv.runSession(bound)
 }
 
 func (srv *Server) negotiationFailed(c *streamConn, out *auth.Outcome, ip string, log *slog.Logger, err error) {
@@ -386,9 +402,11 @@ func streamErrorDoc(domain, cond, text string) string {
 		string(wire.AppendEscaped(nil, domain)) + "'>" + streamError(cond, text) + "</stream:stream>"
 }
 
-// runSession registers a bound session, reads until the stream ends and
-// unregisters it.
-func (srv *Server) runSession(c *streamConn, r *wire.Reader, j JID, log *slog.Logger) {
+// register creates the session for a resource being bound and puts it in
+// the routing table before the bind result goes out, so a stanza sent to
+// the new JID the moment the client learns it is never lost. Its outbound
+// queue holds everything until negotiation has finished writing.
+func (srv *Server) register(c *streamConn, r *wire.Reader, j JID, log *slog.Logger) (*Session, error) {
 	s := &Session{
 		srv:    srv,
 		conn:   c,
@@ -402,15 +420,24 @@ func (srv *Server) runSession(c *streamConn, r *wire.Reader, j JID, log *slog.Lo
 		rate:   newTokenBucket(int64(srv.limits.ReadRate)),
 	}
 	s.log = log.With("jid", s.full)
-	s.out = outQueue{conn: c.Conn, limit: int(srv.limits.OutboundQueue), writeTTL: 30 * time.Second, onClose: func() { close(s.done) }}
+	s.out = outQueue{conn: c.Conn, held: true, limit: int(srv.limits.OutboundQueue), writeTTL: 30 * time.Second, onClose: func() { close(s.done) }}
 	replaced, ok := srv.sessions.add(s, srv.limits.MaxResourcesPerUser)
 	if !ok {
-		s.CloseWithError("resource-constraint", "too many resources for this account")
-		<-s.done
-		return
+		return nil, StanzaError(stanza.Wait, stanza.ResourceConstraint, fmt.Sprintf("at most %d resources per account", srv.limits.MaxResourcesPerUser))
 	}
 	if replaced != nil {
 		replaced.CloseWithError("conflict", "replaced by a new connection with the same resource")
+	}
+	return s, nil
+}
+
+// runSession serves a bound session until its stream ends.
+func (srv *Server) runSession(s *Session) {
+	c := s.conn.(*streamConn)
+	s.out.release()
+	if !srv.running.Load() {
+		// Shutdown began while this stream was negotiating.
+		s.CloseWithError("system-shutdown", "the server is shutting down")
 	}
 	s.log.Info("session bound")
 	RunHook(srv, SessionBound, s)
@@ -460,6 +487,14 @@ func (srv *Server) Shutdown(ctx context.Context) error {
 		}
 		srv.sessions.each(func(s *Session) {
 			s.CloseWithError("system-shutdown", "the server is shutting down")
+		})
+		// Streams still negotiating are cut; one that already bound its
+		// resource got the stream error above and closes after it.
+		srv.negotiating.Range(func(c, bound any) bool {
+			if bound.(*atomic.Pointer[Session]).Load() == nil {
+				_ = c.(net.Conn).Close()
+			}
+			return true
 		})
 		if srv.cancel != nil {
 			srv.cancel()

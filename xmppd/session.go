@@ -186,6 +186,7 @@ type outQueue struct {
 	bytes    int
 	limit    int
 	writing  bool
+	held     bool // queue but do not write (the stream is still negotiating)
 	closing  bool
 	dead     bool
 	conn     net.Conn
@@ -202,8 +203,8 @@ func (q *outQueue) push(b []byte) bool {
 	}
 	q.bufs = append(q.bufs, b)
 	q.bytes += len(b)
-	start := !q.writing
-	q.writing = true
+	start := !q.writing && !q.held
+	q.writing = q.writing || start
 	q.mu.Unlock()
 	if start {
 		go q.flush()
@@ -225,11 +226,23 @@ func (q *outQueue) overLimit() bool {
 	return q.limit > 0 && q.bytes > q.limit
 }
 
+// release starts writing a queue created held.
+func (q *outQueue) release() {
+	q.mu.Lock()
+	q.held = false
+	start := !q.writing && (len(q.bufs) > 0 || q.closing)
+	q.writing = q.writing || start
+	q.mu.Unlock()
+	if start {
+		go q.flush()
+	}
+}
+
 func (q *outQueue) closeAfterFlush() {
 	q.mu.Lock()
 	q.closing = true
-	start := !q.writing
-	q.writing = true
+	start := !q.writing && !q.held
+	q.writing = q.writing || start
 	q.mu.Unlock()
 	if start {
 		go q.flush()

@@ -409,3 +409,21 @@ func Is(name, typ string) func(*wire.Element) bool {
 func HasChild(name, ns string) func(*wire.Element) bool {
 	return func(el *wire.Element) bool { return el.Child(name, ns) != nil }
 }
+
+// Sync returns once the server has processed everything this client sent
+// before: a session handles its stanzas in order, so the answer to a
+// round-trip IQ (legacy session establishment, which the core always
+// answers) proves it.
+func (c *Client) Sync() {
+	c.t.Helper()
+	if res := c.IQ("set", "", "<session xmlns='urn:ietf:params:xml:ns:xmpp-session'/>"); res.Attr("type") != "result" {
+		c.t.Fatalf("%s: sync IQ failed: %s", c.JID, res)
+	}
+}
+
+// Available sends initial presence and waits until the server processed it.
+func (c *Client) Available() {
+	c.t.Helper()
+	c.Send("<presence/>")
+	c.Sync()
+}
