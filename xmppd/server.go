@@ -78,11 +78,11 @@ type Server struct {
 	listeners []net.Listener
 	// negotiating holds connections not yet bound, closed on shutdown.
 	negotiating sync.Map
-	admin     *admin.Listener
-	wg        sync.WaitGroup
-	started   time.Time
-	running   atomic.Bool
-	stopOnce  sync.Once
+	admin       *admin.Listener
+	wg          sync.WaitGroup
+	started     time.Time
+	running     atomic.Bool
+	stopOnce    sync.Once
 }
 
 type metrics struct {
@@ -329,7 +329,11 @@ func (srv *Server) serveConn(raw net.Conn, directTLS bool) {
 	r := wire.NewReader(transport, wire.Limits{MaxStanzaSize: maxStanza})
 	r.SetSkipNegotiationWhitespace(true)
 	c := &streamConn{Conn: transport, r: r, budget: 4 * maxStanza}
-	var out auth.Outcome
+	out := auth.Outcome{OnFailure: func(o *auth.Outcome) {
+		srv.metrics.authFailures.Add(1)
+		srv.failIP.add(ip)
+		srv.failAccount.add(o.Attempted)
+	}}
 	var bound *Session
 	features := append([]xmpp.StreamFeature{
 		srv.startTLSFeature(c),
@@ -370,9 +374,6 @@ func (srv *Server) serveConn(raw net.Conn, directTLS bool) {
 func (srv *Server) negotiationFailed(c *streamConn, out *auth.Outcome, ip string, log *slog.Logger, err error) {
 	cond, text := negotiationCondition(c, out, err)
 	if out.Attempted != "" && out.User == "" {
-		srv.metrics.authFailures.Add(1)
-		srv.failIP.add(ip)
-		srv.failAccount.add(out.Attempted)
 		log.Info("login failed", "user", out.Attempted, "mechanism", out.Mechanism, "reason", out.Failure)
 	} else {
 		log.Debug("negotiation failed", "condition", cond, "err", err)

@@ -42,12 +42,19 @@ type Outcome struct {
 	// material or client-supplied data and is safe to log. It is not sent
 	// to the client, who only sees not-authorized.
 	Failure string
+	// OnFailure, if set, is called when an attempt fails, before the client
+	// is told: failed-login throttling counts the attempt before the client
+	// can try again.
+	OnFailure func(o *Outcome)
 }
 
 // fail records a failure and returns the only error mellium turns into
 // <failure><not-authorized/></failure>.
 func (o *Outcome) fail(reason string) error {
 	o.Failure = reason
+	if o.OnFailure != nil {
+		o.OnFailure(o)
+	}
 	return sasl.ErrAuthn
 }
 
