@@ -426,3 +426,40 @@ func TestShutdownClosesStreamsPolitely(t *testing.T) {
 		t.Fatalf("want system-shutdown stream error, got %v", err)
 	}
 }
+
+func TestIdleClientIsPingedThenClosed(t *testing.T) {
+	srv := xmppdtest.Start(t, xmppdtest.WithConfig(func(c *config.Config) {
+		c.Limits.IdleTimeout = config.Duration{Duration: 400 * time.Millisecond}
+	}))
+	srv.AddUser(t, "alice", "pw")
+	srv.AddUser(t, "bob", "pw")
+
+	// bob answers the server's ping and stays connected: a second ping
+	// comes a whole idle period later, long after the grace period.
+	bob := srv.Login(t, "bob", "pw")
+	ping := bob.Expect("idle ping", xmppdtest.HasChild("ping", "urn:xmpp:ping"))
+	bob.Sendf("<iq type='result' id='%s' to='localhost'/>", ping.Attr("id"))
+	bob.Expect("second idle ping", xmppdtest.HasChild("ping", "urn:xmpp:ping"))
+
+	// alice stays silent and is closed.
+	alice := srv.Login(t, "alice", "pw")
+	alice.Expect("idle ping", xmppdtest.HasChild("ping", "urn:xmpp:ping"))
+	if err := alice.Closed(3 * time.Second); err == nil || !strings.Contains(err.Error(), "connection-timeout") {
+		t.Fatalf("silent client: want connection-timeout, got %v", err)
+	}
+}
+
+func TestReadRateLimitSlowsAFlood(t *testing.T) {
+	srv := xmppdtest.Start(t, xmppdtest.WithConfig(func(c *config.Config) { c.Limits.ReadRate = 20 * config.KB }))
+	srv.AddUser(t, "alice", "pw")
+	alice := srv.Login(t, "alice", "pw")
+	body := strings.Repeat("x", 4000)
+	start := time.Now()
+	for i := 0; i < 15; i++ { // ~60 KB: 20 KB of burst, then 20 KB/s
+		alice.Sendf("<message to='alice@localhost/none' type='headline'><body>%s</body></message>", body)
+	}
+	alice.Sync()
+	if d := time.Since(start); d < 1500*time.Millisecond {
+		t.Fatalf("60 KB at 20 KB/s took only %v", d)
+	}
+}

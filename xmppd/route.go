@@ -1,7 +1,6 @@
 package xmppd
 
 import (
-	"bytes"
 	"errors"
 	"strconv"
 	"strings"
@@ -203,8 +202,7 @@ func (srv *Server) bounce(p *Packet, se stanza.Error, app *wire.Element) {
 func (srv *Server) SendRaw(to JID, b []byte) {
 	if !srv.IsLocal(to) {
 		if h, ok := srv.domains[to.Domain]; ok {
-			st := new(wire.Stanza)
-			if err := wire.NewReader(bytes.NewReader(b), wire.Limits{}).Next(st); err == nil {
+			if st, err := wire.ParseStanza(b); err == nil {
 				h.HandleStanza(NewPacket(st, JID{Domain: srv.domain}, to))
 			}
 		}

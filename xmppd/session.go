@@ -329,21 +329,36 @@ func (q *outQueue) finish() {
 var errStreamClosed = errors.New("stream closed by client")
 
 // readLoop parses and dispatches what the client sends until the stream
-// ends. It runs on the connection's goroutine.
+// ends. It runs on the connection's goroutine. A client silent for the
+// idle timeout is pinged (XEP-0199) and closed if it stays silent for a
+// quarter of that again, so dead TCP connections do not linger.
 func (s *Session) readLoop() error {
 	var st wire.Stanza
 	idle := s.srv.limits.IdleTimeout.Duration
+	pinged := false
 	for {
 		if idle > 0 {
-			_ = s.conn.SetReadDeadline(time.Now().Add(idle))
+			wait := idle
+			if pinged {
+				wait = idle / 4
+			}
+			_ = s.conn.SetReadDeadline(time.Now().Add(wait))
 		}
 		err := s.r.Next(&st)
 		if err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() && !pinged && !s.closing.Load() {
+				pinged = true
+				s.Send([]byte("<iq type='get' id='idle-" + s.srv.ids.Next() + "' from='" + s.srv.domain + "' to='" +
+					string(wire.AppendEscaped(nil, s.full)) + "'><ping xmlns='urn:xmpp:ping'/></iq>"))
+				continue
+			}
 			if errors.Is(err, io.EOF) {
 				return errStreamClosed
 			}
 			return err
 		}
+		pinged = false
 		if s.rate != nil {
 			s.rate.wait(len(st.Raw))
 		}

@@ -126,48 +126,8 @@ func (a *app) run(cmd string, args map[string]string, out any) error {
 
 func (a *app) userCmd() *cobra.Command {
 	user := &cobra.Command{Use: "user", Short: "Manage accounts"}
-	var password string
-	var fromStdin bool
-	add := &cobra.Command{
-		Use:   "add JID",
-		Short: "Create an account",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			pw, err := a.password(password, fromStdin, cmd.Flags().Changed("password"))
-			if err != nil {
-				return err
-			}
-			var j string
-			if err := a.run("user.add", map[string]string{"jid": args[0], "password": pw}, &j); err != nil {
-				return err
-			}
-			fmt.Fprintf(a.out, "created %s\n", j)
-			return nil
-		},
-	}
-	add.Flags().StringVar(&password, "password", "", "the password (visible in the process list: prefer --password-stdin)")
-	add.Flags().BoolVar(&fromStdin, "password-stdin", false, "read the password from standard input")
-
-	passwd := &cobra.Command{
-		Use:   "passwd JID",
-		Short: "Change an account's password",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			pw, err := a.password(password, fromStdin, cmd.Flags().Changed("password"))
-			if err != nil {
-				return err
-			}
-			var j string
-			if err := a.run("user.passwd", map[string]string{"jid": args[0], "password": pw}, &j); err != nil {
-				return err
-			}
-			fmt.Fprintf(a.out, "password changed for %s\n", j)
-			return nil
-		},
-	}
-	passwd.Flags().StringVar(&password, "password", "", "the new password")
-	passwd.Flags().BoolVar(&fromStdin, "password-stdin", false, "read the password from standard input")
-
+	add := a.passwordCmd("add JID", "Create an account", "user.add", "created %s\n")
+	passwd := a.passwordCmd("passwd JID", "Change an account's password", "user.passwd", "password changed for %s\n")
 	del := &cobra.Command{
 		Use:   "del JID",
 		Short: "Delete an account and its data",
@@ -198,6 +158,32 @@ func (a *app) userCmd() *cobra.Command {
 	}
 	user.AddCommand(add, del, passwd, list)
 	return user
+}
+
+// passwordCmd builds a user command that takes a JID and a password.
+func (a *app) passwordCmd(use, short, adminCmd, done string) *cobra.Command {
+	var password string
+	var fromStdin bool
+	cmd := &cobra.Command{
+		Use:   use,
+		Short: short,
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			pw, err := a.password(password, fromStdin, cmd.Flags().Changed("password"))
+			if err != nil {
+				return err
+			}
+			var j string
+			if err := a.run(adminCmd, map[string]string{"jid": args[0], "password": pw}, &j); err != nil {
+				return err
+			}
+			fmt.Fprintf(a.out, done, j)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&password, "password", "", "the password (visible in the process list: prefer --password-stdin)")
+	cmd.Flags().BoolVar(&fromStdin, "password-stdin", false, "read the password from standard input")
+	return cmd
 }
 
 // password takes the password from the flag, standard input, or a

@@ -497,7 +497,7 @@ func (e *Extension) resendPresence(user, contact xmppd.JID) {
 		if b == nil {
 			continue
 		}
-		st, err := parseStanza(b)
+		st, err := wire.ParseStanza(b)
 		if err != nil {
 			e.log.Error("re-parsing presence failed", "jid", s.JID().String(), "err", err)
 			continue
@@ -516,7 +516,7 @@ func appendAttrs(b []byte, to, from xmppd.JID) []byte {
 }
 
 func (e *Extension) route(b []byte, from, to xmppd.JID) {
-	st, err := parseStanza(b)
+	st, err := wire.ParseStanza(b)
 	if err != nil {
 		e.log.Error("parsing generated presence failed", "from", from.String(), "err", err)
 		return
@@ -524,13 +524,6 @@ func (e *Extension) route(b []byte, from, to xmppd.JID) {
 	e.srv.RoutePresence(xmppd.NewPacket(st, from, to))
 }
 
-// parseStanza parses XML the server produced itself.
-func parseStanza(b []byte) (*wire.Stanza, error) {
-	n := len(b) + 1
-	st := new(wire.Stanza)
-	err := wire.NewReader(bytes.NewReader(b), wire.Limits{MaxStanzaSize: n, MaxDepth: n, MaxAttrs: n}).Next(st)
-	return st, err
-}
 
 func (e *Extension) accountDeleted(j xmppd.JID) xmppd.Verdict {
 	e.writeMu.Lock()

@@ -1,7 +1,6 @@
 package roster
 
 import (
-	"bytes"
 	"sync"
 
 	"github.com/xmppd/xmppd/xmppd"
@@ -197,7 +196,7 @@ func (e *Extension) distribute(s *xmppd.Session, b []byte, directed []xmppd.JID)
 	if subs := e.Subscribers(user); len(subs) > 0 {
 		// One parsed stanza serves every subscriber; each packet is routed
 		// through PresenceIn so that filters (blocking) apply per contact.
-		if shared, err := parseStanza(b); err != nil {
+		if shared, err := wire.ParseStanza(b); err != nil {
 			e.log.Error("re-parsing presence failed", "jid", s.JID().String(), "err", err)
 		} else {
 			for _, c := range subs {
@@ -293,12 +292,12 @@ func (e *Extension) sendUnavailableOf(owner, to xmppd.JID) {
 // routeStamped routes presence b from 'from' to 'to', with both addresses
 // written into the stanza.
 func (e *Extension) routeStamped(b []byte, from, to xmppd.JID) {
-	st, err := parseStanza(b)
+	st, err := wire.ParseStanza(b)
 	if err != nil {
 		e.log.Error("re-parsing presence failed", "from", from.String(), "err", err)
 		return
 	}
-	st, err = parseStanza(st.Rewrite(nil, to.String(), from.String()))
+	st, err = wire.ParseStanza(st.Rewrite(nil, to.String(), from.String()))
 	if err != nil {
 		e.log.Error("re-parsing presence failed", "from", from.String(), "err", err)
 		return
@@ -306,11 +305,3 @@ func (e *Extension) routeStamped(b []byte, from, to xmppd.JID) {
 	e.srv.RoutePresence(xmppd.NewPacket(st, from, to))
 }
 
-// parseStanza parses serialised XML the server itself produced (so already
-// validated under the stream's limits) into a stanza.
-func parseStanza(b []byte) (*wire.Stanza, error) {
-	n := len(b) + 1
-	st := new(wire.Stanza)
-	err := wire.NewReader(bytes.NewReader(b), wire.Limits{MaxStanzaSize: n, MaxDepth: n, MaxAttrs: n}).Next(st)
-	return st, err
-}

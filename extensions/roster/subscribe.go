@@ -176,7 +176,7 @@ func (e *Extension) routeSub(from, to xmppd.JID, typ string, orig *wire.Stanza) 
 		b = wire.AppendEscaped(b, to.String())
 		b = append(b, "'/>"...)
 	}
-	st, err := parseStanza(b)
+	st, err := wire.ParseStanza(b)
 	if err != nil {
 		e.log.Error("building subscription stanza failed", "type", typ, "from", from.String(), "err", err)
 		return

@@ -1,5 +1,7 @@
 package wire
 
+import "bytes"
+
 // DiscardWhitespace drops buffered whitespace (clients such as go-sendxmpp
 // send a newline after <starttls/>) and reports whether the buffer is now
 // empty. Anything else left buffered before a TLS handshake is data a
@@ -14,4 +16,14 @@ func (r *Reader) DiscardWhitespace() bool {
 		}
 	}
 	return true
+}
+
+// ParseStanza parses one complete stanza the server produced itself (so
+// already valid and within the stream's limits) into a Stanza, e.g. to
+// route a generated presence through the pipeline.
+func ParseStanza(b []byte) (*Stanza, error) {
+	n := len(b) + 1
+	st := new(Stanza)
+	err := NewReader(bytes.NewReader(b), Limits{MaxStanzaSize: n, MaxDepth: n, MaxAttrs: n}).Next(st)
+	return st, err
 }
