@@ -360,7 +360,7 @@ func (srv *Server) serveConn(raw net.Conn, directTLS bool) {
 		if bound != nil {
 			srv.unbind(bound)
 		}
-		srv.negotiationFailed(c, &out, ip, log, err)
+		srv.negotiationFailed(c, &out, log, err)
 		return
 	}
 	srv.negotiating.Delete(raw)
@@ -371,7 +371,7 @@ func (srv *Server) serveConn(raw net.Conn, directTLS bool) {
 	srv.runSession(bound)
 }
 
-func (srv *Server) negotiationFailed(c *streamConn, out *auth.Outcome, ip string, log *slog.Logger, err error) {
+func (srv *Server) negotiationFailed(c *streamConn, out *auth.Outcome, log *slog.Logger, err error) {
 	cond, text := negotiationCondition(c, out, err)
 	if out.Attempted != "" && out.User == "" {
 		log.Info("login failed", "user", out.Attempted, "mechanism", out.Mechanism, "reason", out.Failure)
@@ -409,16 +409,14 @@ func streamErrorDoc(domain, cond, text string) string {
 // queue holds everything until negotiation has finished writing.
 func (srv *Server) register(c *streamConn, r *wire.Reader, j JID, log *slog.Logger) (*Session, error) {
 	s := &Session{
-		srv:    srv,
-		conn:   c,
-		r:      r,
-		jid:    j,
-		full:   j.String(),
-		bare:   j.Bare(),
-		secure: true,
-		since:  time.Now(),
-		done:   make(chan struct{}),
-		rate:   newTokenBucket(int64(srv.limits.ReadRate)),
+		srv:  srv,
+		conn: c,
+		r:    r,
+		jid:  j,
+		full: j.String(),
+		bare: j.Bare(),
+		done: make(chan struct{}),
+		rate: newTokenBucket(int64(srv.limits.ReadRate)),
 	}
 	s.log = log.With("jid", s.full)
 	s.out = outQueue{conn: c.Conn, held: true, limit: int(srv.limits.OutboundQueue), writeTTL: 30 * time.Second, onClose: func() { close(s.done) }}

@@ -18,15 +18,13 @@ import (
 // its outbound queue, which a writer goroutine drains in batches, so a slow
 // reader never blocks a sender.
 type Session struct {
-	srv    *Server
-	conn   net.Conn
-	r      *wire.Reader
-	jid    JID    // full JID
-	full   string // jid as text, stamped on everything it sends
-	bare   JID
-	log    *slog.Logger
-	secure bool
-	since  time.Time
+	srv  *Server
+	conn net.Conn
+	r    *wire.Reader
+	jid  JID    // full JID
+	full string // jid as text, stamped on everything it sends
+	bare JID
+	log  *slog.Logger
 
 	out  outQueue
 	rate *tokenBucket // per-connection read rate; nil = unlimited

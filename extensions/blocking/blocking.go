@@ -524,7 +524,6 @@ func (e *Extension) route(b []byte, from, to xmppd.JID) {
 	e.srv.RoutePresence(xmppd.NewPacket(st, from, to))
 }
 
-
 func (e *Extension) accountDeleted(j xmppd.JID) xmppd.Verdict {
 	e.writeMu.Lock()
 	defer e.writeMu.Unlock()

@@ -304,4 +304,3 @@ func (e *Extension) routeStamped(b []byte, from, to xmppd.JID) {
 	}
 	e.srv.RoutePresence(xmppd.NewPacket(st, from, to))
 }
-
