@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"os/exec"
 	"slices"
@@ -132,5 +133,222 @@ func TestGoSendxmppAgainstBinary(t *testing.T) {
 				t.Fatalf("from = %q", from)
 			}
 		})
+	}
+}
+
+// slixmppStep is what one step of testdata/slixmpp_features.py reports;
+// Error is set when the step raised (a timeout, an IQ error).
+type slixmppStep struct {
+	Error string `json:"error"`
+}
+
+type slixmppBounce struct {
+	From      string `json:"from"`
+	ID        string `json:"id"`
+	Type      string `json:"type"`
+	Condition string `json:"condition"`
+	Blocked   bool   `json:"blocked"`
+}
+
+type slixmppEvent struct {
+	From    string  `json:"from"`
+	Node    string  `json:"node"`
+	ID      string  `json:"id"`
+	Delayed bool    `json:"delayed"`
+	Payload *string `json:"payload"`
+}
+
+// TestSlixmppFeaturesAgainstBinary: two slixmpp bots go through every
+// user-facing feature of the built binary with slixmpp's own plugins:
+// roster subscription and presence, offline messages, blocking, private
+// storage, PEP avatars with +notify from caps, and vCard avatar hashes.
+func TestSlixmppFeaturesAgainstBinary(t *testing.T) {
+	py := requireTool(t, "/usr/bin/python3")
+	if err := exec.Command(py, "-c", "import slixmpp").Run(); err != nil {
+		requireTool(t, "python3-slixmpp (import slixmpp failed)")
+	}
+	in := newInstance(t, "channel_binding = false\n")
+	in.start()
+	in.mustCLI("secret-1\n", "user", "add", "alice@localhost", "--password-stdin")
+	in.mustCLI("secret-1\n", "user", "add", "bob", "--password-stdin")
+
+	host, port, _ := strings.Cut(in.c2s, ":")
+	// Each step is bounded inside the script; this bounds the script.
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, py, "testdata/slixmpp_features.py", host, port, "localhost", "secret-1")
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("slixmpp script: %v\n%s\n%s\nserver log:\n%s", err, out, stderr.String(), in.logs)
+	}
+	var res struct {
+		AliceLogin *string `json:"alice_login"`
+		BobLogin   *string `json:"bob_login"`
+		Roster     struct {
+			slixmppStep
+			AliceHasBob          string `json:"alice_has_bob"`
+			BobHasAlice          string `json:"bob_has_alice"`
+			AliceGotBobReady     bool   `json:"alice_got_bob_ready"`
+			BobGotAliceReady     bool   `json:"bob_got_alice_ready"`
+			BobGotAliceBroadcast bool   `json:"bob_got_alice_broadcast"`
+			AliceGotBobBroadcast bool   `json:"alice_got_bob_broadcast"`
+		} `json:"roster"`
+		Offline struct {
+			slixmppStep
+			AliceSawBobLeave    bool    `json:"alice_saw_bob_leave"`
+			Body                string  `json:"body"`
+			Stamp               *string `json:"stamp"`
+			From                string  `json:"from"`
+			Type                string  `json:"type"`
+			Count               int     `json:"count"`
+			BobRosterAfterLogin string  `json:"bob_roster_after_login"`
+			BobGotAlicePresence bool    `json:"bob_got_alice_presence"`
+			AliceSawBobBack     bool    `json:"alice_saw_bob_back"`
+		} `json:"offline"`
+		Blocking struct {
+			slixmppStep
+			Blocklist           []string       `json:"blocklist"`
+			AliceSawUnavailable bool           `json:"alice_saw_unavailable"`
+			Bounce              *slixmppBounce `json:"bounce"`
+			Outbound            *slixmppBounce `json:"outbound"`
+			BlocklistAfter      []string       `json:"blocklist_after"`
+			AliceSawAvailable   bool           `json:"alice_saw_available"`
+			AfterUnblock        *string        `json:"after_unblock"`
+			BobGotBlocked       bool           `json:"bob_got_blocked"`
+			AliceGotBlocked     bool           `json:"alice_got_blocked"`
+		} `json:"blocking"`
+		Private struct {
+			slixmppStep
+			Read0 map[string]string `json:"read_0"`
+			Read1 map[string]string `json:"read_1"`
+		} `json:"private"`
+		PEP struct {
+			slixmppStep
+			First         *slixmppEvent `json:"first"`
+			Second        *slixmppEvent `json:"second"`
+			WantID        string        `json:"want_id"`
+			OwnItems      []string      `json:"own_items"`
+			OwnDataOK     bool          `json:"own_data_ok"`
+			BobDataOK     bool          `json:"bob_data_ok"`
+			BobDataEvents int           `json:"bob_data_events"`
+		} `json:"pep"`
+		Avatar struct {
+			slixmppStep
+			ClientHashes bool    `json:"alice_has_xep_0153"`
+			PhotoBefore  *string `json:"photo_before"`
+			Want         string  `json:"want"`
+			Photo        *string `json:"photo"`
+			VCardPhotoOK bool    `json:"vcard_photo_ok"`
+		} `json:"avatar"`
+	}
+	if err := json.Unmarshal(out, &res); err != nil {
+		t.Fatalf("slixmpp output %q: %v\n%s", out, err, stderr.String())
+	}
+	t.Logf("slixmpp saw: %s", out)
+	if res.AliceLogin != nil || res.BobLogin != nil {
+		t.Fatalf("login failed: alice=%v bob=%v\n%s", deref(res.AliceLogin), deref(res.BobLogin), in.logs)
+	}
+	for name, s := range map[string]slixmppStep{
+		"roster": res.Roster.slixmppStep, "offline": res.Offline.slixmppStep,
+		"blocking": res.Blocking.slixmppStep, "private": res.Private.slixmppStep,
+		"pep": res.PEP.slixmppStep, "avatar": res.Avatar.slixmppStep,
+	} {
+		if s.Error != "" {
+			t.Errorf("%s step failed in slixmpp: %s", name, s.Error)
+		}
+	}
+
+	// 1. RFC 6121 subscription handshake, as slixmpp's roster sees it.
+	r := res.Roster
+	if r.AliceHasBob != "both" || r.BobHasAlice != "both" {
+		t.Errorf("roster: alice has bob %q, bob has alice %q; want both", r.AliceHasBob, r.BobHasAlice)
+	}
+	if !r.AliceGotBobReady || !r.BobGotAliceReady {
+		t.Errorf("roster: available presence after approval: alice got bob's %v, bob got alice's %v", r.AliceGotBobReady, r.BobGotAliceReady)
+	}
+	if !r.BobGotAliceBroadcast || !r.AliceGotBobBroadcast {
+		t.Errorf("roster: broadcast presence with new status: bob got alice's %v, alice got bob's %v", r.BobGotAliceBroadcast, r.AliceGotBobBroadcast)
+	}
+
+	// 2. XEP-0160 offline storage, XEP-0203 delay.
+	o := res.Offline
+	if !o.AliceSawBobLeave {
+		t.Errorf("offline: alice did not get bob's unavailable presence")
+	}
+	if o.Count != 1 || o.Body != "while you were away" || o.Type != "chat" || !strings.HasPrefix(o.From, "alice@localhost/") {
+		t.Errorf("offline: bob got %d copies, body %q type %q from %q", o.Count, o.Body, o.Type, o.From)
+	}
+	if o.Stamp == nil {
+		t.Errorf("offline: message without a <delay/> stamp")
+	} else if ts, err := time.Parse(time.RFC3339Nano, *o.Stamp); err != nil || time.Since(ts) > time.Minute || time.Until(ts) > time.Second {
+		t.Errorf("offline: delay stamp %q (%v) is not just now", *o.Stamp, err)
+	}
+	if o.BobRosterAfterLogin != "both" || !o.BobGotAlicePresence || !o.AliceSawBobBack {
+		t.Errorf("offline: after bob's return: roster %q, got alice's presence %v, alice saw bob %v", o.BobRosterAfterLogin, o.BobGotAlicePresence, o.AliceSawBobBack)
+	}
+
+	// 3. XEP-0191 blocking, both directions.
+	b := res.Blocking
+	if !slices.Equal(b.Blocklist, []string{"alice@localhost"}) {
+		t.Errorf("blocking: blocklist %v, want [alice@localhost]", b.Blocklist)
+	}
+	if !b.AliceSawUnavailable {
+		t.Errorf("blocking: alice did not get bob's unavailable presence on block")
+	}
+	if bo := b.Bounce; bo == nil || bo.Type != "error" || bo.Condition != "service-unavailable" || bo.From != "bob@localhost" {
+		t.Errorf("blocking: alice's message to bob bounced as %+v, want type error service-unavailable from bob@localhost", bo)
+	}
+	if bo := b.Outbound; bo == nil || bo.Type != "error" || bo.Condition != "not-acceptable" || !bo.Blocked {
+		t.Errorf("blocking: bob's message to alice bounced as %+v, want not-acceptable with <blocked/>", bo)
+	}
+	if b.BobGotBlocked || b.AliceGotBlocked {
+		t.Errorf("blocking: delivered anyway: to bob %v, to alice %v", b.BobGotBlocked, b.AliceGotBlocked)
+	}
+	if len(b.BlocklistAfter) != 0 || !b.AliceSawAvailable || deref(b.AfterUnblock) != "and now?" {
+		t.Errorf("blocking: after unblock: list %v, alice saw bob %v, bob got %q", b.BlocklistAfter, b.AliceSawAvailable, deref(b.AfterUnblock))
+	}
+
+	// 4. XEP-0049 private storage.
+	p := res.Private
+	if p.Read0["color"] != "blue" || p.Read0["body"] != "remember the milk" || p.Read1["color"] != "red" || p.Read1["body"] != "milk bought" {
+		t.Errorf("private: read back %v then %v", p.Read0, p.Read1)
+	}
+
+	// 5. XEP-0163 PEP with XEP-0084 avatars.
+	pe := res.PEP
+	if pe.First == nil || pe.First.Node != "urn:xmpp:avatar:metadata" || deref(pe.First.Payload) != "{urn:xmpp:avatar:metadata}metadata" {
+		t.Errorf("pep: bob's first notification %+v", pe.First)
+	}
+	if s := pe.Second; s == nil || s.ID != pe.WantID || s.Node != "urn:xmpp:avatar:metadata" || s.Delayed || deref(s.Payload) != "{urn:xmpp:avatar:metadata}metadata" {
+		t.Errorf("pep: bob's live notification %+v, want item %s without delay", s, pe.WantID)
+	}
+	if !slices.Contains(pe.OwnItems, pe.WantID) {
+		t.Errorf("pep: alice's own metadata items %v lack %s", pe.OwnItems, pe.WantID)
+	}
+	if !pe.OwnDataOK || !pe.BobDataOK {
+		t.Errorf("pep: avatar data read back by alice %v, by bob %v", pe.OwnDataOK, pe.BobDataOK)
+	}
+	if pe.BobDataEvents != 0 {
+		t.Errorf("pep: bob got %d urn:xmpp:avatar:data notifications without +notify for it", pe.BobDataEvents)
+	}
+
+	// 6. XEP-0153: the server adds the hash to alice's presence.
+	a := res.Avatar
+	if a.ClientHashes {
+		t.Errorf("avatar: alice's slixmpp loaded xep_0153 and would add the hash itself")
+	}
+	if a.PhotoBefore != nil {
+		t.Errorf("avatar: presence before any vCard carried photo %q", *a.PhotoBefore)
+	}
+	if len(a.Want) != 40 || deref(a.Photo) != a.Want {
+		t.Errorf("avatar: bob saw photo %q in alice's presence, want sha1 %s", deref(a.Photo), a.Want)
+	}
+	if !a.VCardPhotoOK {
+		t.Errorf("avatar: bob's copy of alice's vCard lacks the PHOTO")
+	}
+	if t.Failed() {
+		t.Logf("slixmpp stderr:\n%s\nserver log:\n%s", stderr.String(), in.logs)
 	}
 }
