@@ -463,3 +463,19 @@ func TestReadRateLimitSlowsAFlood(t *testing.T) {
 		t.Fatalf("60 KB at 20 KB/s took only %v", d)
 	}
 }
+
+func TestFailedLoginsAreThrottledPerAddress(t *testing.T) {
+	srv := xmppdtest.Start(t, xmppdtest.WithConfig(func(c *config.Config) {
+		c.Limits.FailedLoginsPerIP = 3
+		c.Limits.FailedLoginsPerAccount = 100
+	}))
+	srv.AddUser(t, "carol", "right")
+	for _, user := range []string{"u1", "u2", "u3"} { // guessing across accounts
+		if _, err := srv.Dial(t, user, "guess", xmppdtest.DialOptions{}); err == nil {
+			t.Fatalf("%s logged in with a guessed password", user)
+		}
+	}
+	if _, err := srv.Dial(t, "carol", "right", xmppdtest.DialOptions{}); err == nil {
+		t.Fatal("an address over its failed-login limit could still log in")
+	}
+}

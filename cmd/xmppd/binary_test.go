@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -136,7 +137,7 @@ func (in *instance) stop() {
 		return
 	}
 	in.stopped = true
-	_ = in.proc.Process.Signal(os.Interrupt)
+	_ = in.proc.Process.Signal(syscall.SIGTERM)
 	done := make(chan error, 1)
 	go func() { done <- in.proc.Wait() }()
 	select {

@@ -63,7 +63,15 @@ func TestCLIWhileStoppedAndRunning(t *testing.T) {
 		t.Fatalf("no password: err=%v out=%q", err, out)
 	}
 
+	// SIGTERM closes every stream politely.
+	last, err := xmppdtest.DialAddr(t, in.c2s, "localhost", "alice", "pw-a2", xmppdtest.DialOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
 	in.stop()
+	if err := last.Closed(5e9); err == nil || !strings.Contains(err.Error(), "system-shutdown") {
+		t.Fatalf("on SIGTERM a client should get system-shutdown, got %v", err)
+	}
 	if out := in.mustCLI("", "user", "list"); out != "alice@localhost\n" {
 		t.Fatalf("user list after restart: %q", out)
 	}
