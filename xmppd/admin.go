@@ -150,5 +150,13 @@ func (srv *Server) AdminCommand(ctx context.Context, cmd string, args map[string
 		}
 		return fi.Size(), nil
 	}
+	if fn, ok := srv.adminCmds[cmd]; ok {
+		return fn(ctx, args)
+	}
 	return nil, fmt.Errorf("unknown admin command %q", cmd)
+}
+
+// coreAdminCommands are the names AdminCommand handles itself.
+var coreAdminCommands = map[string]bool{
+	"user.add": true, "user.del": true, "user.passwd": true, "user.list": true, "status": true, "backup": true,
 }

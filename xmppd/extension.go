@@ -159,6 +159,27 @@ func (r *Registrar) HandleNonza(ns string, h NonzaHandler) error {
 	return nil
 }
 
+// AdminFunc runs an operator command an extension provides (xmppd room
+// ...). args are the CLI's flags and arguments; the result is sent back as
+// JSON. It must work on a server that was never started (the CLI's offline
+// path) as well as on a running one.
+type AdminFunc func(ctx context.Context, args map[string]string) (any, error)
+
+// AdminCommand registers an operator command under name (e.g.
+// "room.create"), dispatched by Server.AdminCommand for the admin socket
+// and the CLI's offline path. A name the core or another extension already
+// uses is a start-up error.
+func (r *Registrar) AdminCommand(name string, fn AdminFunc) error {
+	if coreAdminCommands[name] {
+		return fmt.Errorf("extension %s: admin command %q is a core command", r.name, name)
+	}
+	if _, dup := r.srv.adminCmds[name]; dup {
+		return fmt.Errorf("extension %s: admin command %q is already registered", r.name, name)
+	}
+	r.srv.adminCmds[name] = fn
+	return nil
+}
+
 // StreamFeature adds a feature advertised after authentication (next to
 // bind), e.g. roster versioning or stream management.
 func (r *Registrar) StreamFeature(f xmpp.StreamFeature) {

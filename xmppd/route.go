@@ -108,14 +108,38 @@ func (srv *Server) deliverToAccount(p *Packet) Verdict {
 		// Errors go to the resource that caused them; without one, drop.
 		return Done
 	}
+	// Almost every account has few resources: the targets stay on the stack.
+	var buf [4]*Session
+	targets := srv.AppendDeliveryTargets(buf[:0], p)
+	for _, s := range targets {
+		srv.deliver(s, p)
+	}
+	if len(targets) == 0 && RunHook(srv, MessageUndeliverable, p) == Pass {
+		srv.Bounce(p, StanzaError(stanza.Cancel, stanza.ServiceUnavailable, p.To.BareString()+" is not available"))
+	}
+	return Done
+}
+
+// AppendDeliveryTargets appends to dst the sessions the core's default
+// delivery of message p to a local account (MessageToAccount) hands it to,
+// by RFC 6121 §8.5.2: a headline to every available resource with
+// non-negative priority, a chat or normal message to the available
+// resources of the highest non-negative priority, a groupchat or error
+// message to none. It is the one place the rule lives, so extensions that
+// must know who got the original (carbons) agree with the delivery.
+func (srv *Server) AppendDeliveryTargets(dst []*Session, p *Packet) []*Session {
+	switch p.Type() {
+	case "groupchat", "error":
+		return dst
+	}
 	sessions := srv.sessions.sessions(p.To.Bare())
 	if p.Type() == "headline" {
 		for _, s := range sessions {
 			if s.Available() && s.Priority() >= 0 {
-				srv.deliver(s, p)
+				dst = append(dst, s)
 			}
 		}
-		return Done
+		return dst
 	}
 	best := -1
 	for _, s := range sessions {
@@ -123,19 +147,15 @@ func (srv *Server) deliverToAccount(p *Packet) Verdict {
 			best = s.Priority()
 		}
 	}
-	delivered := false
-	if best >= 0 {
-		for _, s := range sessions {
-			if s.Available() && s.Priority() == best {
-				srv.deliver(s, p)
-				delivered = true
-			}
+	if best < 0 {
+		return dst
+	}
+	for _, s := range sessions {
+		if s.Available() && s.Priority() == best {
+			dst = append(dst, s)
 		}
 	}
-	if !delivered && RunHook(srv, MessageUndeliverable, p) == Pass {
-		srv.Bounce(p, StanzaError(stanza.Cancel, stanza.ServiceUnavailable, p.To.BareString()+" is not available"))
-	}
-	return Done
+	return dst
 }
 
 // assignStanzaID adds the server's XEP-0359 stanza-id to a message for a

@@ -62,6 +62,7 @@ type Server struct {
 	domains        map[string]DomainHandler
 	nonzas         map[string]NonzaHandler
 	streamFeatures []xmpp.StreamFeature
+	adminCmds      map[string]AdminFunc
 	disco          discoRegistry
 	roster         Roster
 
@@ -113,6 +114,7 @@ func New(opt Options) (*Server, error) {
 		iqOwners:    make(map[iqKey]string),
 		domains:     make(map[string]DomainHandler),
 		nonzas:      make(map[string]NonzaHandler),
+		adminCmds:   make(map[string]AdminFunc),
 		sessions:    newSessionTable(),
 		conns:       connCounter{max: cfg.Limits.ConnectionsPerIP, m: make(map[string]int)},
 		failIP:      newFailureLog(cfg.Limits.FailedLoginsPerIP, cfg.Limits.FailedLoginWindow.Duration),
@@ -368,7 +370,7 @@ func (srv *Server) serveConn(raw net.Conn, directTLS bool) {
 	r.SetSkipNegotiationWhitespace(false)
 	srv.failAccount.reset(out.User)
 	srv.metrics.logins.Add(1)
-	srv.runSession(bound)
+	srv.runSession(bound, out.Mechanism)
 }
 
 func (srv *Server) negotiationFailed(c *streamConn, out *auth.Outcome, log *slog.Logger, err error) {
@@ -431,14 +433,14 @@ func (srv *Server) register(c *streamConn, r *wire.Reader, j JID, log *slog.Logg
 }
 
 // runSession serves a bound session until its stream ends.
-func (srv *Server) runSession(s *Session) {
+func (srv *Server) runSession(s *Session, mechanism string) {
 	c := s.conn.(*streamConn)
 	s.out.release()
 	if !srv.running.Load() {
 		// Shutdown began while this stream was negotiating.
 		s.CloseWithError("system-shutdown", "the server is shutting down")
 	}
-	s.log.Info("session bound")
+	s.log.Info("session bound", "mechanism", mechanism)
 	RunHook(srv, SessionBound, s)
 
 	err := s.readLoop()

@@ -26,8 +26,9 @@ type Session struct {
 	bare JID
 	log  *slog.Logger
 
-	out  outQueue
-	rate *tokenBucket // per-connection read rate; nil = unlimited
+	out    outQueue
+	filter atomic.Pointer[OutboundFilter] // nil: Send queues at once
+	rate   *tokenBucket                   // per-connection read rate; nil = unlimited
 
 	mu            sync.Mutex
 	available     bool
@@ -126,9 +127,37 @@ func (s *Session) SetValue(key, v any) {
 	s.values[key] = v
 }
 
-// Send queues serialised XML for the client. b must not be modified
-// afterwards (it may be shared with other recipients).
+// OutboundFilter looks at each stanza queued for a session with Send,
+// on the sender's goroutine (so concurrently with other senders). It
+// returns true to queue b now, or false when it keeps b (to queue it later
+// with SendUnfiltered) or drops it. b must not be modified.
+type OutboundFilter func(b []byte) bool
+
+// SetOutboundFilter installs f as the session's outbound filter, or
+// removes it with nil (XEP-0352 client state indication holds presence
+// for an inactive client this way). One filter per session; the last one
+// set wins. Without a filter, Send costs one atomic load more.
+func (s *Session) SetOutboundFilter(f OutboundFilter) {
+	if f == nil {
+		s.filter.Store(nil)
+		return
+	}
+	s.filter.Store(&f)
+}
+
+// Send queues serialised XML for the client, through the outbound filter
+// if one is set. b must not be modified afterwards (it may be shared with
+// other recipients).
 func (s *Session) Send(b []byte) {
+	if f := s.filter.Load(); f != nil && !(*f)(b) {
+		return
+	}
+	s.SendUnfiltered(b)
+}
+
+// SendUnfiltered queues b without consulting the outbound filter: for the
+// filter itself, releasing what it held.
+func (s *Session) SendUnfiltered(b []byte) {
 	if !s.out.push(b) {
 		return
 	}

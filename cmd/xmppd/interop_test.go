@@ -352,3 +352,72 @@ func TestSlixmppFeaturesAgainstBinary(t *testing.T) {
 		t.Logf("slixmpp stderr:\n%s\nserver log:\n%s", stderr.String(), in.logs)
 	}
 }
+
+// TestSlixmppMUCAgainstBinary: slixmpp's XEP-0045 plugin creates and
+// configures a room, joins, chats, is refused by a members-only room and
+// kicks, against the built binary.
+func TestSlixmppMUCAgainstBinary(t *testing.T) {
+	py := requireTool(t, "/usr/bin/python3")
+	if err := exec.Command(py, "-c", "import slixmpp").Run(); err != nil {
+		requireTool(t, "python3-slixmpp (import slixmpp failed)")
+	}
+	in := newInstance(t, "channel_binding = false\n")
+	in.start()
+	for _, u := range []string{"alice", "bob", "carol"} {
+		in.mustCLI("secret-1\n", "user", "add", u, "--password-stdin")
+	}
+	host, port, _ := strings.Cut(in.c2s, ":")
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, py, "testdata/slixmpp_muc.py", host, port, "localhost", "secret-1").Output()
+	if err != nil {
+		t.Fatalf("slixmpp MUC script: %v\n%s\nserver log:\n%s", err, out, in.logs)
+	}
+	var res struct {
+		AliceLogin, BobLogin, CarolLogin *string
+		Create                           json.RawMessage
+		BobJoin                          json.RawMessage `json:"bob_join"`
+		Fanout                           json.RawMessage
+		MembersOnly                      json.RawMessage `json:"members_only"`
+		Kick                             json.RawMessage
+	}
+	if err := json.Unmarshal(out, &res); err != nil {
+		t.Fatalf("slixmpp output %q: %v", out, err)
+	}
+	t.Logf("slixmpp saw: %s", out)
+	if res.AliceLogin != nil || res.BobLogin != nil || res.CarolLogin != nil {
+		t.Fatalf("logins failed: %s", out)
+	}
+	var create struct {
+		Codes       []int
+		Affiliation string
+		FormHasKind bool `json:"form_has_kind"`
+	}
+	if err := json.Unmarshal(res.Create, &create); err != nil || !slices.Contains(create.Codes, 201) ||
+		!slices.Contains(create.Codes, 110) || create.Affiliation != "owner" || !create.FormHasKind {
+		t.Errorf("create: %s (%v)", res.Create, err)
+	}
+	var join struct {
+		Codes     []int
+		Role      string
+		Occupants []string
+	}
+	if err := json.Unmarshal(res.BobJoin, &join); err != nil || join.Role != "participant" || !slices.Contains(join.Occupants, "alice") {
+		t.Errorf("bob's join: %s (%v)", res.BobJoin, err)
+	}
+	var fan struct {
+		From, Body string
+		StanzaIDBy string `json:"stanza_id_by"`
+	}
+	if err := json.Unmarshal(res.Fanout, &fan); err != nil || fan.From != "interop@conference.localhost/alice" ||
+		fan.Body != "hello room" || fan.StanzaIDBy != "interop@conference.localhost" {
+		t.Errorf("fan-out: %s (%v)", res.Fanout, err)
+	}
+	if string(res.MembersOnly) != `"registration-required"` {
+		t.Errorf("members-only refusal: %s", res.MembersOnly)
+	}
+	var kicked []int
+	if err := json.Unmarshal(res.Kick, &kicked); err != nil || !slices.Contains(kicked, 307) {
+		t.Errorf("kick: %s (%v)", res.Kick, err)
+	}
+}

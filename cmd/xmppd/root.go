@@ -17,6 +17,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/xmppd/xmppd/extensions/builtin"
+	"github.com/xmppd/xmppd/extensions/muc"
 	"github.com/xmppd/xmppd/store"
 	"github.com/xmppd/xmppd/xmppd"
 	"github.com/xmppd/xmppd/xmppd/admin"
@@ -39,7 +40,7 @@ func newRootCmd() *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.PersistentFlags().StringVar(&a.configPath, "config", "", "configuration file (default ./xmppd.toml if it exists, else built-in defaults)")
-	root.AddCommand(a.serveCmd(), a.userCmd(), a.statusCmd(), a.backupCmd(), a.restoreCmd(), a.versionCmd())
+	root.AddCommand(a.serveCmd(), a.userCmd(), a.roomCmd(), a.statusCmd(), a.backupCmd(), a.restoreCmd(), a.versionCmd())
 	return root
 }
 
@@ -220,6 +221,119 @@ func (a *app) password(flag string, fromStdin, flagSet bool) (string, error) {
 		return "", errors.New("empty password")
 	}
 	return string(b), nil
+}
+
+func (a *app) roomCmd() *cobra.Command {
+	room := &cobra.Command{Use: "room", Short: "Manage group chat rooms (XEP-0045)"}
+	var kind, name, desc string
+	var private bool
+	var members, owners []string
+	create := &cobra.Command{
+		Use:   "create JID",
+		Short: "Create a persistent room (JID: room@conference.<domain>, or just the room name)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(_ *cobra.Command, args []string) error {
+			var info muc.RoomInfo
+			err := a.run("room.create", map[string]string{
+				"jid": args[0], "kind": kind, "name": name, "description": desc,
+				"private": fmt.Sprint(private), "members": strings.Join(members, "\n"), "owners": strings.Join(owners, "\n"),
+			}, &info)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(a.out, "created %s (%s, %s)\n", info.JID, info.Kind, access(info))
+			return nil
+		},
+	}
+	create.Flags().StringVar(&kind, "kind", muc.KindSpace, "room kind: space, enquiry or conference")
+	create.Flags().StringVar(&name, "name", "", "room name")
+	create.Flags().StringVar(&desc, "description", "", "room description")
+	create.Flags().BoolVar(&private, "private", false, "members-only and hidden (default: listed and open to all)")
+	create.Flags().StringSliceVar(&members, "member", nil, "member JID (repeat or comma-separate)")
+	create.Flags().StringSliceVar(&owners, "owner", nil, "owner JID, who may configure the room (repeat or comma-separate)")
+
+	list := &cobra.Command{
+		Use:   "list",
+		Short: "List rooms",
+		Args:  cobra.NoArgs,
+		RunE: func(*cobra.Command, []string) error {
+			var rooms []muc.RoomInfo
+			if err := a.run("room.list", nil, &rooms); err != nil {
+				return err
+			}
+			w := tabwriter.NewWriter(a.out, 0, 0, 2, ' ', 0)
+			for _, r := range rooms {
+				fmt.Fprintf(w, "%s\t%s\t%s\t%d occupants\t%s\n", r.JID, r.Kind, access(r), len(r.Occupants), r.Name)
+			}
+			return w.Flush()
+		},
+	}
+	info := &cobra.Command{
+		Use:   "info JID",
+		Short: "Show a room's kind, settings, members and occupants",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(_ *cobra.Command, args []string) error {
+			var r muc.RoomInfo
+			if err := a.run("room.info", map[string]string{"jid": args[0]}, &r); err != nil {
+				return err
+			}
+			w := tabwriter.NewWriter(a.out, 0, 0, 2, ' ', 0)
+			fmt.Fprintf(w, "jid\t%s\n", r.JID)
+			fmt.Fprintf(w, "kind\t%s\n", r.Kind)
+			fmt.Fprintf(w, "name\t%s\n", r.Name)
+			fmt.Fprintf(w, "description\t%s\n", r.Description)
+			fmt.Fprintf(w, "access\t%s\n", access(r))
+			settings := []string{map[bool]string{true: "persistent", false: "temporary"}[r.Persistent]}
+			if r.PasswordProtected {
+				settings = append(settings, "password-protected")
+			}
+			if r.NonAnonymous {
+				settings = append(settings, "non-anonymous")
+			}
+			if r.Moderated {
+				settings = append(settings, "moderated")
+			}
+			fmt.Fprintf(w, "settings\t%s\n", strings.Join(settings, ", "))
+			fmt.Fprintf(w, "subject\t%s\n", r.Subject)
+			fmt.Fprintf(w, "owners\t%s\n", strings.Join(r.Owners, ", "))
+			fmt.Fprintf(w, "admins\t%s\n", strings.Join(r.Admins, ", "))
+			fmt.Fprintf(w, "members\t%s\n", strings.Join(r.Members, ", "))
+			fmt.Fprintf(w, "outcasts\t%s\n", strings.Join(r.Outcasts, ", "))
+			fmt.Fprintf(w, "occupants\t%s\n", strings.Join(r.Occupants, ", "))
+			fmt.Fprintf(w, "history\t%d messages\n", r.HistoryMessages)
+			return w.Flush()
+		},
+	}
+	var reason string
+	destroy := &cobra.Command{
+		Use:   "destroy JID",
+		Short: "Destroy a room (its occupants are told)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(_ *cobra.Command, args []string) error {
+			var j string
+			if err := a.run("room.destroy", map[string]string{"jid": args[0], "reason": reason}, &j); err != nil {
+				return err
+			}
+			fmt.Fprintf(a.out, "destroyed %s\n", j)
+			return nil
+		},
+	}
+	destroy.Flags().StringVar(&reason, "reason", "", "reason given to the occupants")
+	room.AddCommand(create, list, info, destroy)
+	return room
+}
+
+// access says who may find and enter a room (SPEC §1: public = listed and
+// open, private = hidden and members-only).
+func access(r muc.RoomInfo) string {
+	switch {
+	case r.Public && !r.MembersOnly:
+		return "public"
+	case !r.Public && r.MembersOnly:
+		return "private"
+	}
+	l := map[bool]string{true: "listed", false: "hidden"}[r.Public]
+	return l + ", " + map[bool]string{true: "members-only", false: "open"}[r.MembersOnly]
 }
 
 func (a *app) statusCmd() *cobra.Command {

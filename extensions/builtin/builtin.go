@@ -6,6 +6,7 @@ package builtin
 import (
 	"github.com/xmppd/xmppd/extensions/blocking"
 	"github.com/xmppd/xmppd/extensions/disco"
+	"github.com/xmppd/xmppd/extensions/muc"
 	"github.com/xmppd/xmppd/extensions/offline"
 	"github.com/xmppd/xmppd/extensions/pep"
 	"github.com/xmppd/xmppd/extensions/ping"
@@ -28,5 +29,6 @@ func All() []xmppd.Extension {
 		vcard.New(),
 		pep.New(),
 		private.New(),
+		muc.New(),
 	}
 }

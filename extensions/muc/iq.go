@@ -1,0 +1,483 @@
+package muc
+
+import (
+	"errors"
+	"slices"
+
+	"github.com/xmppd/xmppd/xmppd"
+	"github.com/xmppd/xmppd/xmppd/wire"
+	"mellium.im/xmpp/stanza"
+)
+
+// serviceFeatures are the features of the service domain.
+var serviceFeatures = []string{nsDiscoInfo, nsDiscoItems, NS, NSOccupantID, NSSelfPing, nsPing}
+
+func stanzaErr(typ stanza.ErrorType, cond stanza.Condition, text string) error {
+	return xmppd.StanzaError(typ, cond, text)
+}
+
+func (e *Extension) handleIQ(p *xmppd.Packet) {
+	st := p.Stanza
+	if st.Type != "get" && st.Type != "set" {
+		return // results and errors: the room asks nothing of anyone
+	}
+	if len(st.Children) != 1 {
+		e.bounce(p, stanza.BadRequest, stanza.Modify, "an IQ request carries exactly one payload element")
+		return
+	}
+	c := st.Children[0]
+	payload, err := wire.Parse(st.ChildBytes(c))
+	if err != nil {
+		e.bounce(p, stanza.BadRequest, stanza.Modify, "unparsable payload")
+		return
+	}
+	var res *wire.Element
+	switch {
+	case p.To.Local == "":
+		res, err = e.serviceIQ(p, payload)
+	case p.To.Resource != "":
+		res, err = e.occupantIQ(p, payload)
+	default:
+		res, err = e.roomIQ(p, payload)
+	}
+	if err != nil {
+		var se stanza.Error
+		if !errors.As(err, &se) {
+			e.log.Error("MUC IQ failed", "to", p.To.String(), "payload", payload.NS+" "+payload.Name, "err", err)
+			se = xmppd.StanzaError(stanza.Wait, stanza.InternalServerError, "")
+		}
+		e.srv.Bounce(p, se)
+		return
+	}
+	e.replyIQ(p, res)
+}
+
+var errNotImplemented = stanzaErr(stanza.Cancel, stanza.ServiceUnavailable, "")
+
+func (e *Extension) serviceIQ(p *xmppd.Packet, q *wire.Element) (*wire.Element, error) {
+	switch {
+	case p.Type() == "get" && q.Name == "query" && q.NS == nsDiscoInfo:
+		if q.Attr("node") != "" {
+			return nil, stanzaErr(stanza.Cancel, stanza.ItemNotFound, "no such node")
+		}
+		res := wire.NewElement("query", nsDiscoInfo)
+		res.Append(wire.NewElement("identity", nsDiscoInfo,
+			wire.Attr{Name: "category", Value: "conference"}, wire.Attr{Name: "type", Value: "text"},
+			wire.Attr{Name: "name", Value: "Chatrooms"}))
+		for _, f := range serviceFeatures {
+			res.Append(wire.NewElement("feature", nsDiscoInfo, wire.Attr{Name: "var", Value: f}))
+		}
+		return res, nil
+	case p.Type() == "get" && q.Name == "query" && q.NS == nsDiscoItems:
+		res := wire.NewElement("query", nsDiscoItems)
+		for _, r := range e.roomList() {
+			r.mu.Lock()
+			if r.rec.Config.Public && !r.locked && !r.destroyed {
+				res.Append(wire.NewElement("item", nsDiscoItems,
+					wire.Attr{Name: "jid", Value: r.jid.String()}, wire.Attr{Name: "name", Value: r.displayName()}))
+			}
+			r.mu.Unlock()
+		}
+		return res, nil
+	case p.Type() == "get" && q.Name == "ping" && q.NS == nsPing:
+		return nil, nil
+	}
+	return nil, errNotImplemented
+}
+
+func (r *room) displayName() string {
+	if r.rec.Config.Name != "" {
+		return r.rec.Config.Name
+	}
+	return r.name
+}
+
+// occupantIQ answers IQs to room/nick: XEP-0410 self-ping; other IQs are
+// not relayed to occupants.
+func (e *Extension) occupantIQ(p *xmppd.Packet, q *wire.Element) (*wire.Element, error) {
+	r := e.room(p.To.Local)
+	if r == nil {
+		return nil, stanzaErr(stanza.Cancel, stanza.ItemNotFound, "no such room")
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	o := r.byReal[p.From]
+	if o == nil || r.destroyed {
+		return nil, stanzaErr(stanza.Cancel, stanza.NotAcceptable, "you are not in the room "+r.jid.String())
+	}
+	if q.Name == "ping" && q.NS == nsPing && o.nick == p.To.Resource {
+		return nil, nil
+	}
+	if r.occupants[p.To.Resource] == nil {
+		return nil, stanzaErr(stanza.Cancel, stanza.ItemNotFound, "no occupant "+p.To.Resource)
+	}
+	return nil, errNotImplemented
+}
+
+func (e *Extension) roomIQ(p *xmppd.Packet, q *wire.Element) (*wire.Element, error) {
+	r := e.room(p.To.Local)
+	if r == nil {
+		return nil, stanzaErr(stanza.Cancel, stanza.ItemNotFound, "no such room: "+p.To.String())
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.destroyed {
+		return nil, stanzaErr(stanza.Cancel, stanza.ItemNotFound, "no such room: "+p.To.String())
+	}
+	key := p.Type() + " " + q.NS + " " + q.Name
+	switch key {
+	case "get " + nsDiscoInfo + " query":
+		if q.Attr("node") != "" {
+			return nil, stanzaErr(stanza.Cancel, stanza.ItemNotFound, "no such node")
+		}
+		return e.roomInfo(r), nil
+	case "get " + nsDiscoItems + " query":
+		// Occupants are not listed: that would unmask semi-anonymous rooms.
+		return wire.NewElement("query", nsDiscoItems), nil
+	case "get " + nsPing + " ping":
+		return nil, nil
+	case "get " + NSAdmin + " query":
+		return e.adminGet(r, p, q)
+	case "set " + NSAdmin + " query":
+		return nil, e.adminSet(r, p, q)
+	case "get " + NSOwner + " query":
+		if r.affiliation(p.From.Bare()) != affOwner {
+			return nil, stanzaErr(stanza.Auth, stanza.Forbidden, "only owners may configure the room")
+		}
+		return wire.NewElement("query", NSOwner).Append(r.rec.Config.configForm()), nil
+	case "set " + NSOwner + " query":
+		return nil, e.ownerSet(r, p, q)
+	}
+	return nil, errNotImplemented
+}
+
+// roomInfo is the room's disco#info (XEP-0045 §6.4).
+func (e *Extension) roomInfo(r *room) *wire.Element {
+	c := r.rec.Config
+	res := wire.NewElement("query", nsDiscoInfo)
+	res.Append(wire.NewElement("identity", nsDiscoInfo,
+		wire.Attr{Name: "category", Value: "conference"}, wire.Attr{Name: "type", Value: "text"},
+		wire.Attr{Name: "name", Value: r.displayName()}))
+	pick := func(b bool, yes, no string) string {
+		if b {
+			return yes
+		}
+		return no
+	}
+	for _, f := range []string{
+		nsDiscoInfo, NS, NSStanzaID, NSOccupantID, NSSelfPing,
+		pick(c.Public, "muc_public", "muc_hidden"),
+		pick(c.MembersOnly, "muc_membersonly", "muc_open"),
+		pick(c.Persistent, "muc_persistent", "muc_temporary"),
+		pick(c.Password != "", "muc_passwordprotected", "muc_unsecured"),
+		pick(c.NonAnonymous, "muc_nonanonymous", "muc_semianonymous"),
+		pick(c.Moderated, "muc_moderated", "muc_unmoderated"),
+	} {
+		res.Append(wire.NewElement("feature", nsDiscoInfo, wire.Attr{Name: "var", Value: f}))
+	}
+	return res.Append(r.roomInfoForm(e.Config.MaxHistory))
+}
+
+// adminGet lists by affiliation (admins and owners) or by role
+// (moderators) (XEP-0045 §9.5, §8.5).
+func (e *Extension) adminGet(r *room, p *xmppd.Packet, q *wire.Element) (*wire.Element, error) {
+	it := q.Child("item", NSAdmin)
+	if it == nil {
+		return nil, stanzaErr(stanza.Modify, stanza.BadRequest, "muc#admin get needs an <item affiliation/> or <item role/>")
+	}
+	res := wire.NewElement("query", NSAdmin)
+	requester := r.affiliation(p.From.Bare())
+	if aff := it.Attr("affiliation"); aff != "" {
+		if !validAff(aff) || aff == affNone {
+			return nil, stanzaErr(stanza.Modify, stanza.BadRequest, "unknown affiliation "+aff)
+		}
+		if affRank(requester) < affRank(affAdmin) {
+			return nil, stanzaErr(stanza.Auth, stanza.Forbidden, "only admins and owners may list affiliations")
+		}
+		var jids []string
+		for j, a := range r.rec.Affiliations {
+			if a == aff {
+				jids = append(jids, j)
+			}
+		}
+		slices.Sort(jids)
+		for _, j := range jids {
+			res.Append(wire.NewElement("item", NSAdmin, wire.Attr{Name: "affiliation", Value: aff}, wire.Attr{Name: "jid", Value: j}))
+		}
+		return res, nil
+	}
+	role := it.Attr("role")
+	switch role {
+	case roleModerator, roleParticipant, roleVisitor:
+	default:
+		return nil, stanzaErr(stanza.Modify, stanza.BadRequest, "unknown role "+role)
+	}
+	me := r.byReal[p.From]
+	if me == nil || me.role != roleModerator {
+		return nil, stanzaErr(stanza.Auth, stanza.Forbidden, "only moderators may list roles")
+	}
+	for _, n := range sortedNicks(r) {
+		o := r.occupants[n]
+		if o.role == role {
+			res.Append(wire.NewElement("item", NSAdmin,
+				wire.Attr{Name: "affiliation", Value: r.affiliation(o.bare)}, wire.Attr{Name: "role", Value: role},
+				wire.Attr{Name: "nick", Value: o.nick}, wire.Attr{Name: "jid", Value: o.bare.String()}))
+		}
+	}
+	return res, nil
+}
+
+// change is one validated item of a muc#admin set.
+type change struct {
+	target *occupant // for role changes
+	bare   xmppd.JID // for affiliation changes
+	role   string    // "" when the affiliation changes
+	aff    string    // "" when the role changes
+	reason string
+}
+
+// adminSet changes roles and affiliations (XEP-0045 §8, §9, §10). Every
+// item is checked before any is applied, so a refused request changes
+// nothing.
+func (e *Extension) adminSet(r *room, p *xmppd.Packet, q *wire.Element) error {
+	me := r.byReal[p.From]
+	myAff := r.affiliation(p.From.Bare())
+	items := q.ChildrenNamed("item", NSAdmin)
+	if len(items) == 0 {
+		return stanzaErr(stanza.Modify, stanza.BadRequest, "muc#admin set needs at least one <item/>")
+	}
+	affs := make(map[string]string, len(r.rec.Affiliations))
+	for j, a := range r.rec.Affiliations {
+		affs[j] = a
+	}
+	var changes []change
+	for _, it := range items {
+		c := change{reason: it.ChildText("reason", NSAdmin)}
+		role, aff := it.Attr("role"), it.Attr("affiliation")
+		switch {
+		case role != "" && aff == "":
+			if me == nil || me.role != roleModerator {
+				return stanzaErr(stanza.Auth, stanza.Forbidden, "only moderators may change roles")
+			}
+			t := r.occupants[it.Attr("nick")]
+			if t == nil {
+				return stanzaErr(stanza.Cancel, stanza.ItemNotFound, "no occupant "+it.Attr("nick"))
+			}
+			switch role {
+			case roleNone, roleVisitor, roleParticipant, roleModerator:
+			default:
+				return stanzaErr(stanza.Modify, stanza.BadRequest, "unknown role "+role)
+			}
+			tAff := r.affiliation(t.bare)
+			if affRank(tAff) >= affRank(affAdmin) && role != roleModerator {
+				return stanzaErr(stanza.Cancel, stanza.NotAllowed, "admins and owners cannot be kicked or silenced")
+			}
+			if (role == roleModerator || t.role == roleModerator) && affRank(myAff) < affRank(affAdmin) {
+				return stanzaErr(stanza.Cancel, stanza.NotAllowed, "only admins and owners may grant or revoke moderation")
+			}
+			c.target, c.role = t, role
+		case aff != "":
+			if !validAff(aff) {
+				return stanzaErr(stanza.Modify, stanza.BadRequest, "unknown affiliation "+aff)
+			}
+			if affRank(myAff) < affRank(affAdmin) {
+				return stanzaErr(stanza.Auth, stanza.Forbidden, "only admins and owners may change affiliations")
+			}
+			var bare xmppd.JID
+			if j := it.Attr("jid"); j != "" {
+				pj, err := xmppd.ParseJID(j)
+				if err != nil {
+					return stanzaErr(stanza.Modify, stanza.JIDMalformed, "bad jid "+j)
+				}
+				bare = pj.Bare()
+			} else if t := r.occupants[it.Attr("nick")]; t != nil {
+				bare = t.bare
+			} else {
+				return stanzaErr(stanza.Modify, stanza.BadRequest, "an affiliation item needs a jid (or the nick of an occupant)")
+			}
+			cur := affs[bare.String()]
+			if cur == "" {
+				cur = affNone
+			}
+			if myAff != affOwner && (affRank(cur) >= affRank(affAdmin) || affRank(aff) >= affRank(affAdmin)) {
+				return stanzaErr(stanza.Cancel, stanza.NotAllowed, "only owners may grant, revoke or act on admin and owner affiliations")
+			}
+			if aff == affNone {
+				delete(affs, bare.String())
+			} else {
+				affs[bare.String()] = aff
+			}
+			c.bare, c.aff = bare, aff
+		default:
+			return stanzaErr(stanza.Modify, stanza.BadRequest, "an item needs a role or an affiliation")
+		}
+		changes = append(changes, c)
+	}
+	owners := 0
+	for _, a := range affs {
+		if a == affOwner {
+			owners++
+		}
+	}
+	if owners == 0 && len(r.owners()) > 0 {
+		return stanzaErr(stanza.Cancel, stanza.Conflict, "a room keeps at least one owner")
+	}
+
+	actor := ""
+	if me != nil {
+		actor = me.nick
+	}
+	affChanged := false
+	for _, c := range changes {
+		if c.aff == "" {
+			t := c.target
+			if r.occupants[t.nick] != t {
+				continue // already removed by an earlier item
+			}
+			if c.role == roleNone {
+				e.evict(r, t, r.affiliation(t.bare), codeKicked, actor, c.reason)
+				continue
+			}
+			t.role = c.role
+			e.broadcastPresence(r, t, "", userX{item: &item{aff: r.affiliation(t.bare), role: t.role, actor: actor, reason: c.reason}}, nil)
+			continue
+		}
+		r.setAffiliation(c.bare, c.aff)
+		affChanged = true
+		for _, t := range r.occupantsOf(c.bare) {
+			switch {
+			case c.aff == affOutcast:
+				e.evict(r, t, affOutcast, codeBanned, actor, c.reason)
+			case r.rec.Config.MembersOnly && c.aff == affNone:
+				e.evict(r, t, affNone, codeAffRemoved, actor, c.reason)
+			default:
+				t.role = r.defaultRole(c.aff)
+				e.broadcastPresence(r, t, "", userX{item: &item{aff: c.aff, role: t.role, actor: actor, reason: c.reason}}, nil)
+			}
+		}
+	}
+	if affChanged {
+		if err := e.save(r); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// occupantsOf returns the occupants whose real bare JID is bare.
+func (r *room) occupantsOf(bare xmppd.JID) []*occupant {
+	var l []*occupant
+	for _, o := range r.occupants {
+		if o.bare == bare {
+			l = append(l, o)
+		}
+	}
+	return l
+}
+
+// ownerSet takes the configuration form or destroys the room (XEP-0045
+// §10.1, §10.2, §10.9).
+func (e *Extension) ownerSet(r *room, p *xmppd.Packet, q *wire.Element) error {
+	if r.affiliation(p.From.Bare()) != affOwner {
+		return stanzaErr(stanza.Auth, stanza.Forbidden, "only owners may configure or destroy the room")
+	}
+	if d := q.Child("destroy", NSOwner); d != nil {
+		e.destroy(r, d.Attr("jid"), d.ChildText("reason", NSOwner))
+		return nil
+	}
+	x := q.Child("x", nsData)
+	if x == nil {
+		return stanzaErr(stanza.Modify, stanza.BadRequest, "muc#owner set needs a data form or <destroy/>")
+	}
+	f := parseForm(x)
+	switch f.typ {
+	case "cancel":
+		if r.locked {
+			// Creation abandoned (XEP-0045 §10.1.3).
+			e.destroy(r, "", "")
+		}
+		return nil
+	case "submit":
+	default:
+		return stanzaErr(stanza.Modify, stanza.BadRequest, "the form must be of type submit or cancel")
+	}
+	if f.formType != "" && f.formType != NSRoomConfig {
+		return stanzaErr(stanza.Modify, stanza.BadRequest, "unexpected FORM_TYPE "+f.formType)
+	}
+	old := r.rec.Config
+	cfg := old
+	if err := cfg.applyForm(f, e.Config.MaxOccupants); err != nil {
+		return stanzaErr(stanza.Modify, stanza.NotAcceptable, err.Error())
+	}
+	return e.reconfigure(r, old, cfg)
+}
+
+// reconfigure applies a new configuration: stores or forgets the room,
+// unlocks it, removes non-members from a room that became members-only
+// and tells the occupants (status 104). r.mu is held.
+func (e *Extension) reconfigure(r *room, old, cfg roomConfig) error {
+	r.rec.Config = cfg
+	wasLocked := r.locked
+	r.locked = false
+	if cfg.Persistent {
+		if err := e.save(r); err != nil {
+			r.rec.Config = old
+			r.locked = wasLocked
+			return err
+		}
+		if !old.Persistent {
+			// History of a room that becomes persistent starts in memory.
+			r.stored = 0
+		}
+	} else if old.Persistent {
+		if err := e.forget(r); err != nil {
+			return err
+		}
+	}
+	if cfg.MembersOnly && !old.MembersOnly {
+		for _, n := range sortedNicks(r) {
+			o := r.occupants[n]
+			if r.affiliation(o.bare) == affNone {
+				e.evict(r, o, affNone, codeMembersOnly, "", "")
+			}
+		}
+	}
+	if !wasLocked {
+		b := make([]byte, 0, 160)
+		for _, o := range r.occupants {
+			for _, s := range o.sessions {
+				b = b[:0]
+				b = append(b, "<message type='groupchat'"...)
+				b = appendAttr(b, "from", r.jid.String())
+				b = appendAttr(b, "to", s.to)
+				b = appendAttr(b, "id", e.srv.NextID())
+				b = append(b, "><x xmlns='"+NSUser+"'><status code='104'/></x></message>"...)
+				e.send(s, append([]byte(nil), b...))
+			}
+		}
+	}
+	e.dropIfEmpty(r)
+	return nil
+}
+
+// destroy ends the room (XEP-0045 §10.9): every occupant gets an
+// unavailable presence naming the alternate venue and the reason. r.mu is
+// held.
+func (e *Extension) destroy(r *room, alt, reason string) {
+	d := &destroyInfo{jid: alt, reason: reason}
+	for _, n := range sortedNicks(r) {
+		o := r.occupants[n]
+		for _, s := range o.sessions {
+			x := userX{item: &item{aff: affNone, role: roleNone}, destroy: d, codes: []int{codeSelf}}
+			e.send(s, presenceTo(o.from, s.to, "unavailable", presenceBody(o, x)))
+		}
+		e.removeOccupant(r, o)
+	}
+	if r.rec.Config.Persistent {
+		if err := e.forget(r); err != nil {
+			e.log.Error("removing destroyed room from the store failed", "room", r.jid.String(), "err", err)
+		}
+	}
+	r.destroyed = true
+	e.unlist(r)
+}

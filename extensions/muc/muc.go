@@ -1,0 +1,330 @@
+// Package muc implements XEP-0045 Multi-User Chat: the group chat service
+// at [muc] domain (default "conference.<domain>") that holds the
+// workspace's space, enquiry and conference rooms (SPEC §1).
+//
+// It plugs into routing with Registrar.HandleDomain: every stanza addressed
+// to the service or to a room arrives in HandleStanza, on the sender's
+// reading goroutine. Each room has its own lock, so a busy room never
+// stalls another.
+//
+// What it does:
+//   - Rooms: instant and reserved creation (status 201, the room stays
+//     locked until its owner submits or accepts the muc#roomconfig form),
+//     temporary and persistent rooms, members-only, password-protected,
+//     hidden/public, semi-anonymous/non-anonymous, moderated rooms, and a
+//     room kind (space, enquiry, conference) edited through the field
+//     x-xmppd#kind of the same form.
+//   - Occupants: join, nick change (303), leave and disconnect (hook
+//     SessionClosed), status codes 110, 100, 201, 210, 301, 303, 307, 321,
+//     322, several sessions of one user under one nick (XEP-0045 §7.2.11),
+//     XEP-0421 occupant ids (HMAC of the room and the real bare JID under a
+//     service key kept in the store).
+//   - Messages: groupchat fan-out (parsed once; each occupant's copy is one
+//     wire.Stanza.Rewrite of the stored stanza), a XEP-0359 stanza-id by
+//     the room, history on join (maxstanzas, maxchars, seconds, since) with
+//     XEP-0203 delay, subject, private messages, mediated invitations and
+//     declines.
+//   - muc#admin (roles and affiliations, kick, ban, voice, lists),
+//     muc#owner (configuration form, destruction with alternate venue),
+//     disco#info/items for the service and rooms with the muc#roominfo form
+//     (XEP-0128) extended by x-xmppd#kind, XEP-0410 self-ping.
+//   - Operator commands room.create, room.list, room.info, room.destroy
+//     (Registrar.AdminCommand), used by `xmppd room`.
+//
+// Stores: KV "muc/rooms" (room local part → JSON configuration,
+// affiliations, subject), Queue "muc/history" (room local part → JSON time
+// and stanza XML, trimmed to [muc] max_history), KV "muc/meta" (the
+// occupant-id key). Only persistent rooms are stored; temporary rooms live
+// in memory and vanish with their last occupant. AccountDeleted drops the
+// account's affiliations.
+//
+// Config [muc]: domain, max_history (messages kept per room, default 50),
+// default_history (sent on join when the client asks for none, default
+// 20), max_occupants (default and upper bound of muc#roomconfig_maxusers,
+// default 1000), max_subject_length (characters, default 1024).
+package muc
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"sync"
+
+	"github.com/xmppd/xmppd/store"
+	"github.com/xmppd/xmppd/xmppd"
+)
+
+// Namespaces.
+const (
+	NS           = "http://jabber.org/protocol/muc"
+	NSUser       = NS + "#user"
+	NSAdmin      = NS + "#admin"
+	NSOwner      = NS + "#owner"
+	NSRoomConfig = NS + "#roomconfig"
+	NSRoomInfo   = NS + "#roominfo"
+	NSOccupantID = "urn:xmpp:occupant-id:0"
+	NSSelfPing   = NS + "#self-ping-optimization"
+	NSStanzaID   = "urn:xmpp:sid:0"
+	nsDelay      = "urn:xmpp:delay"
+	nsData       = "jabber:x:data"
+	nsDiscoInfo  = "http://jabber.org/protocol/disco#info"
+	nsDiscoItems = "http://jabber.org/protocol/disco#items"
+	nsPing       = "urn:xmpp:ping"
+	nsStanzas    = "urn:ietf:params:xml:ns:xmpp-stanzas"
+
+	// FieldKind is xmppd's own field for the room kind, in both the
+	// muc#roomconfig and the muc#roominfo forms (XEP-0128).
+	FieldKind = "x-xmppd#kind"
+)
+
+// Room kinds (SPEC §1).
+const (
+	KindSpace      = "space"
+	KindEnquiry    = "enquiry"
+	KindConference = "conference"
+)
+
+// Defaults of the [muc] table.
+const (
+	DefaultMaxHistory       = 50
+	DefaultHistory          = 20
+	DefaultMaxOccupants     = 1000
+	DefaultMaxSubjectLength = 1024
+)
+
+// Config is the [muc] table.
+type Config struct {
+	// Domain is the service's domain; "" means "conference.<domain>".
+	Domain string `toml:"domain"`
+	// MaxHistory is how many messages a room keeps for history on join.
+	MaxHistory int `toml:"max_history"`
+	// DefaultHistory is how many of them a joining client gets when it
+	// does not say.
+	DefaultHistory int `toml:"default_history"`
+	// MaxOccupants is the default and the upper bound of a room's
+	// muc#roomconfig_maxusers.
+	MaxOccupants int `toml:"max_occupants"`
+	// MaxSubjectLength bounds a room subject, in characters.
+	MaxSubjectLength int `toml:"max_subject_length"`
+}
+
+// Extension is the MUC service.
+type Extension struct {
+	// Config holds the defaults until Register decodes [muc] over it;
+	// tests may change it before the server is built.
+	Config Config
+
+	srv    *xmppd.Server
+	log    *slog.Logger
+	db     *store.DB
+	domain string
+	idKey  []byte // HMAC key of occupant ids
+
+	mu    sync.RWMutex
+	rooms map[string]*room // by local part
+
+	// joined maps a real full JID to the rooms it is in, so a closed
+	// session leaves them all.
+	jmu    sync.Mutex
+	joined map[xmppd.JID]map[*room]struct{}
+}
+
+var _ xmppd.Extension = (*Extension)(nil)
+
+// New returns the MUC extension with the default configuration.
+func New() *Extension {
+	return &Extension{Config: Config{
+		MaxHistory:       DefaultMaxHistory,
+		DefaultHistory:   DefaultHistory,
+		MaxOccupants:     DefaultMaxOccupants,
+		MaxSubjectLength: DefaultMaxSubjectLength,
+	}}
+}
+
+// Name implements xmppd.Extension.
+func (*Extension) Name() string { return "muc" }
+
+// Domain returns the service's domain (after Register).
+func (e *Extension) Domain() string { return e.domain }
+
+const (
+	storeRooms   = "muc/rooms"
+	storeHistory = "muc/history"
+	storeMeta    = "muc/meta"
+)
+
+// Register implements xmppd.Extension.
+func (e *Extension) Register(r *xmppd.Registrar) error {
+	if err := r.Config("muc", &e.Config); err != nil {
+		return err
+	}
+	c := &e.Config
+	if c.Domain == "" {
+		c.Domain = "conference." + r.Domain()
+	}
+	d, err := xmppd.ParseJID(c.Domain)
+	if err != nil || d.Local != "" || d.Resource != "" {
+		return fmt.Errorf("muc.domain: %q is not a domain name", c.Domain)
+	}
+	switch {
+	case c.MaxHistory < 0:
+		return fmt.Errorf("muc.max_history must be 0 or more, got %d", c.MaxHistory)
+	case c.DefaultHistory < 0:
+		return fmt.Errorf("muc.default_history must be 0 or more, got %d", c.DefaultHistory)
+	case c.MaxOccupants < 1:
+		return fmt.Errorf("muc.max_occupants must be at least 1, got %d", c.MaxOccupants)
+	case c.MaxSubjectLength < 1:
+		return fmt.Errorf("muc.max_subject_length must be at least 1, got %d", c.MaxSubjectLength)
+	}
+	e.domain = d.Domain
+	e.srv = r.Server()
+	e.log = r.Logger()
+	e.db = r.Store()
+	e.rooms = make(map[string]*room)
+	e.joined = make(map[xmppd.JID]map[*room]struct{})
+	if e.idKey, err = e.loadKey(); err != nil {
+		return err
+	}
+	if err := e.loadRooms(); err != nil {
+		return err
+	}
+	if err := r.HandleDomain(e.domain, e); err != nil {
+		return err
+	}
+	xmppd.Hook(r, xmppd.SessionClosed, xmppd.PriorityDeliver, e.sessionClosed)
+	xmppd.Hook(r, xmppd.AccountDeleted, xmppd.PriorityDeliver, e.accountDeleted)
+	for name, fn := range map[string]xmppd.AdminFunc{
+		"room.create":  e.adminCreate,
+		"room.list":    e.adminList,
+		"room.info":    e.adminInfo,
+		"room.destroy": e.adminDestroy,
+	} {
+		if err := r.AdminCommand(name, fn); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// loadKey returns the service's occupant-id key, made on first start.
+func (e *Extension) loadKey() ([]byte, error) {
+	kv := e.db.KV(storeMeta)
+	k, err := kv.Get("occupant-id-key")
+	if err == nil && len(k) == 32 {
+		return k, nil
+	}
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return nil, err
+	}
+	k = make([]byte, 32)
+	_, _ = rand.Read(k)
+	if err := kv.Put("occupant-id-key", k); err != nil {
+		return nil, fmt.Errorf("muc: saving the occupant-id key: %w", err)
+	}
+	return k, nil
+}
+
+// occupantID derives the XEP-0421 id of a real bare JID in a room: stable
+// across joins and restarts, unlinkable across rooms.
+func (e *Extension) occupantID(room string, bare xmppd.JID) string {
+	m := hmac.New(sha256.New, e.idKey)
+	m.Write([]byte(room))
+	m.Write([]byte{0})
+	m.Write([]byte(bare.String()))
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil)[:18])
+}
+
+// room returns the room with local part name, or nil.
+func (e *Extension) room(name string) *room {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	return e.rooms[name]
+}
+
+// roomNames returns every room's local part, sorted.
+func (e *Extension) roomList() []*room {
+	e.mu.RLock()
+	l := make([]*room, 0, len(e.rooms))
+	for _, r := range e.rooms {
+		l = append(l, r)
+	}
+	e.mu.RUnlock()
+	sort.Slice(l, func(i, j int) bool { return l[i].name < l[j].name })
+	return l
+}
+
+// HandleStanza implements xmppd.DomainHandler.
+func (e *Extension) HandleStanza(p *xmppd.Packet) {
+	if p.Type() == "error" {
+		// Errors from clients to the room (a bounced reflection) change
+		// nothing here; never answer an error with an error.
+		return
+	}
+	switch p.Kind() {
+	case "iq":
+		e.handleIQ(p)
+	case "presence":
+		e.handlePresence(p)
+	case "message":
+		e.handleMessage(p)
+	}
+}
+
+func (e *Extension) markJoined(full xmppd.JID, r *room, in bool) {
+	e.jmu.Lock()
+	defer e.jmu.Unlock()
+	m := e.joined[full]
+	if in {
+		if m == nil {
+			m = make(map[*room]struct{})
+			e.joined[full] = m
+		}
+		m[r] = struct{}{}
+		return
+	}
+	delete(m, r)
+	if len(m) == 0 {
+		delete(e.joined, full)
+	}
+}
+
+// sessionClosed makes a closed session leave every room it was in
+// (XEP-0045 §7.14: the service treats it as unavailable presence).
+func (e *Extension) sessionClosed(s *xmppd.Session) xmppd.Verdict {
+	e.jmu.Lock()
+	var rooms []*room
+	for r := range e.joined[s.JID()] {
+		rooms = append(rooms, r)
+	}
+	e.jmu.Unlock()
+	for _, r := range rooms {
+		e.leave(r, s.JID(), s, nil)
+	}
+	return xmppd.Pass
+}
+
+// accountDeleted drops the account's affiliations in every room.
+func (e *Extension) accountDeleted(j xmppd.JID) xmppd.Verdict {
+	bare := j.Bare().String()
+	for _, r := range e.roomList() {
+		r.mu.Lock()
+		if _, ok := r.rec.Affiliations[bare]; ok {
+			delete(r.rec.Affiliations, bare)
+			if err := e.save(r); err != nil {
+				e.log.Error("dropping affiliation of deleted account failed", "room", r.jid.String(), "jid", bare, "err", err)
+			}
+		}
+		r.mu.Unlock()
+	}
+	return xmppd.Pass
+}
+
+// Stop implements xmppd.Stopper: nothing to flush, every write is
+// committed when made.
+func (e *Extension) Stop(context.Context) error { return nil }

@@ -1,0 +1,322 @@
+package muc
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/xmppd/xmppd/store"
+	"github.com/xmppd/xmppd/xmppd"
+	"github.com/xmppd/xmppd/xmppd/wire"
+)
+
+// Affiliations (XEP-0045 §5.2), ranked.
+const (
+	affOutcast = "outcast"
+	affNone    = "none"
+	affMember  = "member"
+	affAdmin   = "admin"
+	affOwner   = "owner"
+)
+
+// Roles (XEP-0045 §5.1).
+const (
+	roleNone        = "none"
+	roleVisitor     = "visitor"
+	roleParticipant = "participant"
+	roleModerator   = "moderator"
+)
+
+func affRank(a string) int {
+	switch a {
+	case affOutcast:
+		return -1
+	case affMember:
+		return 1
+	case affAdmin:
+		return 2
+	case affOwner:
+		return 3
+	}
+	return 0
+}
+
+func validAff(a string) bool {
+	switch a {
+	case affOutcast, affNone, affMember, affAdmin, affOwner:
+		return true
+	}
+	return false
+}
+
+// roomConfig is what the owner configures (muc#roomconfig).
+type roomConfig struct {
+	Name          string `json:"name,omitempty"`
+	Description   string `json:"description,omitempty"`
+	Kind          string `json:"kind"`
+	Persistent    bool   `json:"persistent"`
+	Public        bool   `json:"public"`
+	MembersOnly   bool   `json:"members_only"`
+	Password      string `json:"password,omitempty"`
+	NonAnonymous  bool   `json:"non_anonymous"` // whois = anyone
+	Moderated     bool   `json:"moderated"`
+	ChangeSubject bool   `json:"change_subject"` // participants may change the subject
+	AllowInvites  bool   `json:"allow_invites"`  // members may invite to a members-only room
+	MaxUsers      int    `json:"max_users"`
+}
+
+// roomRecord is a room as stored.
+type roomRecord struct {
+	Config       roomConfig        `json:"config"`
+	Affiliations map[string]string `json:"affiliations,omitempty"` // bare JID -> affiliation
+	Subject      string            `json:"subject,omitempty"`
+	SubjectFrom  string            `json:"subject_from,omitempty"` // nick that set it; "" = the room
+	Created      time.Time         `json:"created"`
+}
+
+// historyEntry is one message kept for history on join.
+type historyEntry struct {
+	at     time.Time
+	st     *wire.Stanza // as stored: from=room/nick, with stanza-id
+	nick   string
+	length int
+}
+
+type storedMessage struct {
+	At  time.Time `json:"at"`
+	XML string    `json:"xml"`
+}
+
+// room is a live room. Everything in it is guarded by mu.
+type room struct {
+	name string
+	jid  xmppd.JID // bare
+
+	mu        sync.Mutex
+	rec       roomRecord
+	locked    bool // created, waiting for its owner's configuration
+	destroyed bool
+	occupants map[string]*occupant    // by nick
+	byReal    map[xmppd.JID]*occupant // by real full JID
+	history   []historyEntry          // oldest first
+	stored    int                     // history entries in the store
+	lastSeq   uint64                  // of the newest stored entry
+}
+
+// occupant is one nick in a room: one user, one or more sessions.
+type occupant struct {
+	nick     string
+	jid      xmppd.JID // room/nick
+	bare     xmppd.JID // real bare JID
+	role     string
+	id       string // XEP-0421
+	sessions []*occSession
+	presence []byte // payload children of the latest presence
+	from     string // room/nick as text
+}
+
+type occSession struct {
+	full xmppd.JID
+	to   string         // full as text, written on every copy it gets
+	s    *xmppd.Session // nil when the sender was not a local session
+}
+
+func newRoom(name, domain string) *room {
+	return &room{
+		name:      name,
+		jid:       xmppd.JID{Local: name, Domain: domain},
+		occupants: make(map[string]*occupant),
+		byReal:    make(map[xmppd.JID]*occupant),
+		rec:       roomRecord{Affiliations: make(map[string]string), Created: time.Now().UTC()},
+	}
+}
+
+func (e *Extension) defaultConfig() roomConfig {
+	return roomConfig{Kind: KindSpace, Public: true, AllowInvites: false, MaxUsers: e.Config.MaxOccupants}
+}
+
+func (r *room) affiliation(bare xmppd.JID) string {
+	if a, ok := r.rec.Affiliations[bare.String()]; ok {
+		return a
+	}
+	return affNone
+}
+
+func (r *room) setAffiliation(bare xmppd.JID, a string) {
+	if a == affNone {
+		delete(r.rec.Affiliations, bare.String())
+		return
+	}
+	r.rec.Affiliations[bare.String()] = a
+}
+
+// defaultRole is the role an affiliation gets on entering (XEP-0045 §5.1).
+func (r *room) defaultRole(aff string) string {
+	switch aff {
+	case affOwner, affAdmin:
+		return roleModerator
+	case affMember:
+		return roleParticipant
+	case affOutcast:
+		return roleNone
+	}
+	if r.rec.Config.Moderated {
+		return roleVisitor
+	}
+	return roleParticipant
+}
+
+// canSeeJIDs reports whether an occupant with role sees real JIDs.
+func (r *room) canSeeJIDs(role string) bool {
+	return r.rec.Config.NonAnonymous || role == roleModerator
+}
+
+func (r *room) owners() []string {
+	var l []string
+	for j, a := range r.rec.Affiliations {
+		if a == affOwner {
+			l = append(l, j)
+		}
+	}
+	return l
+}
+
+// loadRooms reads every persistent room and its history.
+func (e *Extension) loadRooms() error {
+	hist := e.db.Queue(storeHistory)
+	return e.db.KV(storeRooms).ForEach("", func(name string, val []byte) error {
+		r := newRoom(name, e.domain)
+		if err := json.Unmarshal(val, &r.rec); err != nil {
+			return fmt.Errorf("muc: room %s@%s in the store is unreadable: %w", name, e.domain, err)
+		}
+		if r.rec.Affiliations == nil {
+			r.rec.Affiliations = make(map[string]string)
+		}
+		err := hist.List(name, func(seq uint64, v []byte) error {
+			var m storedMessage
+			if err := json.Unmarshal(v, &m); err != nil {
+				return nil // a damaged entry costs one history line, not the room
+			}
+			st, err := parseStanza([]byte(m.XML))
+			if err != nil {
+				return nil
+			}
+			r.history = append(r.history, historyEntry{at: m.At, st: st, length: len(st.Raw)})
+			r.stored++
+			r.lastSeq = seq
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		if n := len(r.history) - e.Config.MaxHistory; n > 0 {
+			r.history = append([]historyEntry(nil), r.history[n:]...)
+		}
+		e.rooms[name] = r
+		return nil
+	})
+}
+
+// save writes a persistent room's record; temporary rooms are not stored.
+// Called with r.mu held.
+func (e *Extension) save(r *room) error {
+	if !r.rec.Config.Persistent || r.destroyed {
+		return nil
+	}
+	b, err := json.Marshal(&r.rec)
+	if err != nil {
+		return err
+	}
+	return e.db.KV(storeRooms).Put(r.name, b)
+}
+
+// forget removes a room from the store (destroyed, or no longer
+// persistent).
+func (e *Extension) forget(r *room) error {
+	err := e.db.Update(func(tx *store.Tx) error {
+		if err := tx.KV(storeRooms).Delete(r.name); err != nil {
+			return err
+		}
+		return tx.Queue(storeHistory).DeleteOwner(r.name)
+	})
+	r.stored = 0
+	return err
+}
+
+// remember adds a message to the room's history, in memory and, for a
+// persistent room, in the store (committed before anyone receives the
+// message, so what occupants saw survives a crash). Called with r.mu held.
+func (e *Extension) remember(r *room, st *wire.Stanza, at time.Time) error {
+	max := e.Config.MaxHistory
+	if max == 0 {
+		return nil
+	}
+	if r.rec.Config.Persistent {
+		v, err := json.Marshal(storedMessage{At: at, XML: string(st.Raw)})
+		if err != nil {
+			return err
+		}
+		err = e.db.Update(func(tx *store.Tx) error {
+			q := tx.Queue(storeHistory)
+			seq, err := q.Append(r.name, v)
+			if err != nil {
+				return err
+			}
+			r.lastSeq = seq
+			// Trim in steps, not on every message: the store keeps
+			// between max and 2*max entries.
+			if r.stored+1 > 2*max {
+				n := 0
+				var cut uint64
+				if err := q.List(r.name, func(s uint64, _ []byte) error {
+					n++
+					if n <= r.stored+1-max {
+						cut = s
+						return nil
+					}
+					return errStop
+				}); err != nil && !errors.Is(err, errStop) {
+					return err
+				}
+				if err := q.DeleteThrough(r.name, cut); err != nil {
+					return err
+				}
+				r.stored = max - 1
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		r.stored++
+	}
+	r.history = append(r.history, historyEntry{at: at, st: st, length: len(st.Raw)})
+	if len(r.history) > max {
+		// Drop the oldest; copy now and then instead of on every message.
+		if len(r.history) >= 2*max {
+			r.history = append(make([]historyEntry, 0, 2*max), r.history[len(r.history)-max:]...)
+		}
+	}
+	return nil
+}
+
+var errStop = errors.New("stop")
+
+// recent returns the last MaxHistory entries.
+func (e *Extension) recent(r *room) []historyEntry {
+	h := r.history
+	if n := len(h) - e.Config.MaxHistory; n > 0 {
+		h = h[n:]
+	}
+	return h
+}
+
+// parseStanza reads one stanza built by this package.
+func parseStanza(b []byte) (*wire.Stanza, error) {
+	st := new(wire.Stanza)
+	err := wire.NewReader(bytes.NewReader(b), wire.Limits{MaxStanzaSize: len(b) + 1, MaxDepth: len(b) + 1, MaxAttrs: len(b) + 1}).Next(st)
+	return st, err
+}
