@@ -1,5 +1,5 @@
-// Package store is xmppd's persistent storage: three generic kinds of store
-// (KV, Map and Queue) kept in one bbolt file (go.etcd.io/bbolt).
+// Package store is xmppd's persistent storage: four generic kinds of store
+// (KV, Map, Queue and Archive) kept in one bbolt file (go.etcd.io/bbolt).
 //
 // Every store is asked for by kind and name, e.g. db.Map("roster/items");
 // by convention the name is "<package>/<store>" so that each extension owns
@@ -14,10 +14,12 @@
 // included) are returned, never swallowed (SPEC §7).
 //
 // Layout: a "meta" bucket holds schema_version; each store is one
-// top-level bucket named "<kind>:<name>" ("kv:", "map:", "queue:"), so
-// stores of different kinds never collide and never collide with meta.
-// Map and Queue keep one nested bucket per owner, so deleting an owner
-// costs O(that owner's items).
+// top-level bucket named "<kind>:<name>" ("kv:", "map:", "queue:",
+// "archive:"), so stores of different kinds never collide and never
+// collide with meta.
+// Map, Queue and Archive keep one nested bucket per owner, so deleting an
+// owner costs O(that owner's items); archive.go describes the Archive's
+// indexes.
 package store
 
 import (

@@ -22,6 +22,11 @@ type Packet struct {
 	To     JID          // resolved recipient (sender's bare JID when 'to' was absent)
 	// StanzaID is the XEP-0359 id the server assigned, once assigned.
 	StanzaID string
+	// SentStanzaID is the id of the message in the sender's own archive,
+	// set by the archive at MessageOut. XEP-0313 §3.3 forbids showing it to
+	// the recipient, so it is not in Bytes(); carbons put it, as
+	// <stanza-id by='sender's bare JID'/>, into the 'sent' copies.
+	SentStanzaID string
 
 	toAttr  string // the 'to' written on the wire
 	remove  []wire.Child
@@ -48,14 +53,16 @@ func (p *Packet) AddChild(xml []byte) {
 }
 
 // RemoveChildren drops every first-level child named name in namespace ns
-// from the outgoing stanza, e.g. a client-forged stanza-id.
+// from the outgoing stanza, e.g. a client-forged stanza-id. Several hooks
+// may remove the same child; build needs each once, in document order.
 func (p *Packet) RemoveChildren(name, ns string) {
 	for _, c := range p.Stanza.Children {
-		if c.Name == name && c.NS == ns {
+		if c.Name == name && c.NS == ns && !slices.Contains(p.remove, c) {
 			p.remove = append(p.remove, c)
 			p.wireOut = nil
 		}
 	}
+	slices.SortFunc(p.remove, func(a, b wire.Child) int { return a.Start - b.Start })
 }
 
 // Bytes returns the stanza as it goes on the wire to recipients. The

@@ -143,6 +143,9 @@ func New(opt Options) (*Server, error) {
 	// The core's own pipeline steps are hook handlers like any other.
 	core := &Registrar{srv: srv, name: "core", log: log}
 	Hook(core, MessageToAccount, PriorityRewrite, srv.assignStanzaID)
+	// A message to an online full JID is archived and carbon-copied too, so
+	// it needs the recipient's stanza-id (and loses forged ones) as well.
+	Hook(core, MessageToFull, PriorityRewrite, srv.assignStanzaID)
 	Hook(core, MessageToAccount, PriorityDeliver, srv.deliverToAccount)
 	srv.disco.addIdentity(Identity{Category: "server", Type: "im", Name: "xmppd"})
 	if err := core.HandleIQ(TargetAccount, "set", "urn:ietf:params:xml:ns:xmpp-session", "session", emptyResult); err != nil {

@@ -5,7 +5,10 @@ package builtin
 
 import (
 	"github.com/xmppd/xmppd/extensions/blocking"
+	"github.com/xmppd/xmppd/extensions/carbons"
+	"github.com/xmppd/xmppd/extensions/csi"
 	"github.com/xmppd/xmppd/extensions/disco"
+	"github.com/xmppd/xmppd/extensions/mam"
 	"github.com/xmppd/xmppd/extensions/muc"
 	"github.com/xmppd/xmppd/extensions/offline"
 	"github.com/xmppd/xmppd/extensions/pep"
@@ -26,9 +29,12 @@ func All() []xmppd.Extension {
 		roster.New(),
 		blocking.New(),
 		offline.New(),
+		mam.New(),
 		vcard.New(),
 		pep.New(),
 		private.New(),
+		carbons.New(),
+		csi.New(),
 		muc.New(),
 	}
 }

@@ -22,7 +22,9 @@
 // A handler on xmppd.MessageToFull does the same for a message to one
 // online resource. Sent copies: a handler on xmppd.MessageOut sends every
 // other carbons-enabled available resource of the sender a <sent/> copy
-// of what the sending client sent (as stamped). A message a user sends to
+// of what the sending client sent (as stamped), with <stanza-id
+// by='sender'/> when the archive (XEP-0313) stored it for the sender
+// (Packet.SentStanzaID, set at xmppd.PriorityArchive). A message a user sends to
 // their own account gets received copies only, never to the sending
 // resource, so no resource sees it twice.
 //
@@ -70,6 +72,7 @@ const (
 	nsHints   = "urn:xmpp:hints"
 	nsMUCUser = "http://jabber.org/protocol/muc#user"
 	nsClient  = "jabber:client"
+	nsSID     = "urn:xmpp:sid:0"
 )
 
 // Payloads that make a type='normal' message without a body part of a
@@ -190,11 +193,56 @@ func (e *Extension) sent(p *xmppd.Packet) xmppd.Verdict {
 			continue
 		}
 		if orig == nil {
-			orig = p.Bytes()
+			orig = withSentStanzaID(p, user)
 		}
 		s.Send(wrap("sent", user, s.JID(), p.Type(), orig))
 	}
 	return xmppd.Pass
+}
+
+// withSentStanzaID returns the message as sent, plus, when the archive
+// stored it (Packet.SentStanzaID), <stanza-id by='user'/> with its id in
+// the sender's archive (XEP-0313 §3.3): the recipient never sees that id,
+// the sender's other devices need it to line up carbons with the archive.
+func withSentStanzaID(p *xmppd.Packet, user xmppd.JID) []byte {
+	orig := p.Bytes()
+	if p.SentStanzaID == "" {
+		return orig
+	}
+	c := make([]byte, 0, 96)
+	c = append(c, "<stanza-id xmlns='"+nsSID+"' id='"...)
+	c = wire.AppendEscaped(c, p.SentStanzaID)
+	c = append(c, "' by='"...)
+	c = wire.AppendEscaped(c, user.BareString())
+	c = append(c, "'/>"...)
+	return insertChild(orig, c)
+}
+
+// insertChild returns a copy of el (a serialised element, never modified:
+// Packet.Bytes is shared) with child before its end tag, expanding a
+// self-closing element.
+func insertChild(el, child []byte) []byte {
+	out := make([]byte, 0, len(el)+len(child)+16)
+	n := len(el)
+	for n > 0 && isSpace(el[n-1]) {
+		n--
+	}
+	el = el[:n]
+	if n >= 2 && el[n-2] == '/' && el[n-1] == '>' {
+		out = append(out, el[:n-2]...)
+		out = append(out, '>')
+		out = append(out, child...)
+		out = append(out, "</"...)
+		out = append(out, el[1:nameEnd(el)]...)
+		return append(out, '>')
+	}
+	i := bytes.LastIndexByte(el, '<')
+	if i < 0 {
+		return el
+	}
+	out = append(out, el[:i]...)
+	out = append(out, child...)
+	return append(out, el[i:]...)
 }
 
 // toAccount copies a message for a local account to the resources the

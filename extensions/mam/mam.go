@@ -1,0 +1,350 @@
+// Package mam implements XEP-0313 Message Archive Management (urn:xmpp:mam:2
+// and urn:xmpp:mam:2#extended) for users' 1:1 conversations, with XEP-0059
+// Result Set Management paging.
+//
+// Archiving happens before delivery, so what a client receives is already
+// in the archive:
+//
+//   - the recipient's copy: a handler on xmppd.MessageToAccount and
+//     xmppd.MessageToFull at xmppd.PriorityArchive, after the core's
+//     stanza-id (PriorityRewrite), stores the stanza exactly as delivered
+//     (Packet.Bytes, with <stanza-id by='recipient'/>) under Packet.StanzaID,
+//     so the id the client sees is its archive id (XEP-0313 §3.3);
+//   - the sender's copy: a handler on xmppd.MessageOut at
+//     xmppd.PriorityArchive stores the stanza as sent (from stamped,
+//     client-written stanza-ids removed) under a fresh id,
+//     put in Packet.SentStanzaID. XEP-0313 §3.3 forbids showing it to the
+//     recipient; carbons (XEP-0280) should add it to the 'sent' copies as
+//     <stanza-id by='sender' id='Packet.SentStanzaID'/>. A message to
+//     oneself is stored once, as the incoming copy.
+//
+// What is archived (XEP-0313 §5.1.1 and Prosody's practice): messages of
+// type chat or normal carrying a <body/>, an OMEMO <encrypted/> payload
+// (eu.siacs.conversations.axolotl, urn:xmpp:omemo:2), a XEP-0424
+// <retract/>, a XEP-0308 <replace/> or a XEP-0333 <displayed/> marker (the
+// read position the inbox needs), or the XEP-0334 <store/> hint. Never:
+// errors, headlines, groupchat (rooms keep their own archive), chat
+// states, receipts and other markers, and any message with the XEP-0334
+// <no-store/> or <no-permanent-store/> hint. Messages to unknown local
+// accounts or to the server itself are not archived for the sender.
+//
+// Preferences (XEP-0313 §6 of v0.6, <prefs/> get/set): default always,
+// never or roster, plus always/never lists of bare JIDs; a listed JID
+// wins over the default. "roster" archives a conversation when either side
+// has a presence subscription to the other (the core's Roster service).
+// Preferences apply when a message is archived, not to past messages.
+//
+// Queries (IQ set <query/> to the own bare JID; anyone else gets
+// forbidden): data form fields with, start, end, before-id, after-id, ids;
+// RSM max (default 50, at most 100 per page), after, before (an empty
+// <before/> is the last page), no index (feature-not-implemented);
+// <flip-page/>. Results are <message><result><forwarded><delay/>ORIGINAL
+// </forwarded></result></message> followed by the IQ result
+// <fin complete='true'?><set><first/><last/><count/></set></fin>, with first
+// and last in chronological order whatever the direction; <count/> is sent
+// when the store knows it without scanning. A page is also cut at about a
+// quarter of the session's outbound queue, so a page of large stanzas
+// cannot get the client disconnected (complete is then false). Unknown ids
+// (after/before, before-id/after-id, ids) give item-not-found, unknown
+// form fields feature-not-implemented. An IQ get <query/> returns the form
+// (form discovery); <metadata/> returns the first and last entry.
+//
+// Config [mam]: retention ("0" keeps forever, else e.g. "8760h") and
+// max_messages_per_user (0 = no limit). Both are enforced on append
+// (every few appends a user's archive is trimmed to the limit) and by a
+// sweep at start and then periodically (retention/10, between a minute and
+// an hour), which drops expired messages (always the oldest, XEP-0313
+// §3.2) of every archive.
+//
+// Stores: Archive "mam.archive" (owner: bare JID; value: the stanza) and
+// Map "mam.prefs" (owner: bare JID, key "prefs", JSON); both dropped on
+// xmppd.AccountDeleted. Disco: urn:xmpp:mam:2 and urn:xmpp:mam:2#extended on
+// every account.
+package mam
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/xmppd/xmppd/store"
+	"github.com/xmppd/xmppd/xmppd"
+	"github.com/xmppd/xmppd/xmppd/config"
+	"github.com/xmppd/xmppd/xmppd/wire"
+)
+
+// Namespaces.
+const (
+	NS         = "urn:xmpp:mam:2"
+	NSExtended = NS + "#extended"
+
+	nsRSM      = "http://jabber.org/protocol/rsm"
+	nsData     = "jabber:x:data"
+	nsForward  = "urn:xmpp:forward:0"
+	nsDelay    = "urn:xmpp:delay"
+	nsSID      = "urn:xmpp:sid:0"
+	nsHints    = "urn:xmpp:hints"
+	nsClient   = "jabber:client"
+	nsOMEMO    = "eu.siacs.conversations.axolotl"
+	nsOMEMO2   = "urn:xmpp:omemo:2"
+	nsRetract  = "urn:xmpp:message-retract:1"
+	nsCorrect  = "urn:xmpp:message-correct:0"
+	nsMarkers  = "urn:xmpp:chat-markers:0"
+	archiveKey = "mam.archive"
+	prefsKey   = "mam.prefs"
+)
+
+// Page sizes (XEP-0313 §4.3.1: the server MAY limit a page).
+const (
+	DefaultPage = 50
+	MaxPage     = 100
+)
+
+// Config is the [mam] section.
+type Config struct {
+	// Retention is how long messages are kept; 0 keeps them forever.
+	Retention config.Duration `toml:"retention"`
+	// MaxMessagesPerUser bounds each user's archive; the oldest go first.
+	// 0 means no limit.
+	MaxMessagesPerUser int `toml:"max_messages_per_user"`
+}
+
+// Extension archives users' messages and answers MAM queries.
+type Extension struct {
+	Config Config
+
+	srv     *xmppd.Server
+	log     *slog.Logger
+	archive *store.Archive
+	prefs   *store.Map
+
+	trimEvery int64
+	appends   sync.Map // bare JID -> *atomic.Int64, appends since start
+
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+var (
+	_ xmppd.Extension = (*Extension)(nil)
+	_ xmppd.Starter   = (*Extension)(nil)
+	_ xmppd.Stopper   = (*Extension)(nil)
+)
+
+// New returns the MAM extension with its default configuration.
+func New() *Extension {
+	return &Extension{Config: Config{MaxMessagesPerUser: 100000}}
+}
+
+// Name implements xmppd.Extension.
+func (*Extension) Name() string { return "mam" }
+
+// Register implements xmppd.Extension.
+func (e *Extension) Register(r *xmppd.Registrar) error {
+	if err := r.Config("mam", &e.Config); err != nil {
+		return err
+	}
+	if e.Config.MaxMessagesPerUser < 0 {
+		return fmt.Errorf("mam.max_messages_per_user must be 0 (no limit) or more, got %d", e.Config.MaxMessagesPerUser)
+	}
+	e.srv = r.Server()
+	e.log = r.Logger()
+	e.archive = r.Store().Archive(archiveKey)
+	e.prefs = r.Store().Map(prefsKey)
+	// Trimming costs a write transaction; doing it every 1% of the limit
+	// (at most every 100 appends) bounds the overshoot to 1%.
+	e.trimEvery = int64(min(max(e.Config.MaxMessagesPerUser/100, 1), 100))
+
+	r.AccountFeature(NS)
+	r.AccountFeature(NSExtended)
+	xmppd.Hook(r, xmppd.MessageOut, xmppd.PriorityArchive, e.archiveOutgoing)
+	xmppd.Hook(r, xmppd.MessageToAccount, xmppd.PriorityArchive, e.archiveIncoming)
+	xmppd.Hook(r, xmppd.MessageToFull, xmppd.PriorityArchive, e.archiveIncoming)
+	xmppd.Hook(r, xmppd.AccountDeleted, xmppd.PriorityDeliver, e.accountDeleted)
+	for _, h := range []struct {
+		typ, name string
+		fn        xmppd.IQHandler
+	}{
+		{"set", "query", e.handleQuery},
+		{"get", "query", e.handleForm},
+		{"get", "metadata", e.handleMetadata},
+		{"get", "prefs", e.handlePrefsGet},
+		{"set", "prefs", e.handlePrefsSet},
+	} {
+		if err := r.HandleIQ(xmppd.TargetAccount, h.typ, NS, h.name, h.fn); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Start implements xmppd.Starter: it runs the retention sweep now and then
+// periodically.
+func (e *Extension) Start(context.Context) error {
+	if e.Config.Retention.Duration <= 0 && e.Config.MaxMessagesPerUser == 0 {
+		return nil
+	}
+	interval := time.Hour
+	if r := e.Config.Retention.Duration; r > 0 {
+		interval = min(max(r/10, time.Minute), time.Hour)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	e.cancel, e.done = cancel, make(chan struct{})
+	go func() {
+		defer close(e.done)
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		for {
+			e.Sweep(ctx)
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return nil
+}
+
+// Stop implements xmppd.Stopper.
+func (e *Extension) Stop(ctx context.Context) error {
+	if e.cancel == nil {
+		return nil
+	}
+	e.cancel()
+	select {
+	case <-e.done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Sweep applies retention and the size limit to every archive once.
+func (e *Extension) Sweep(ctx context.Context) {
+	var expired, trimmed int
+	err := e.archive.Owners(func(owner string) error {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if r := e.Config.Retention.Duration; r > 0 {
+			n, err := e.archive.DeleteBefore(owner, time.Now().Add(-r))
+			expired += n
+			if err != nil {
+				return err
+			}
+		}
+		if m := e.Config.MaxMessagesPerUser; m > 0 {
+			n, err := e.archive.Trim(owner, m)
+			trimmed += n
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, context.Canceled) {
+		e.log.Error("archive retention sweep failed", "err", err)
+	}
+	if expired+trimmed > 0 {
+		e.log.Info("archive retention sweep", "expired", expired, "over_limit", trimmed)
+	}
+}
+
+// archivable says whether a message is worth keeping (see the package doc).
+func archivable(st *wire.Stanza) bool {
+	switch st.Type {
+	case "", "normal", "chat":
+	default:
+		return false
+	}
+	keep := false
+	for _, c := range st.Children {
+		switch {
+		case c.NS == nsHints && (c.Name == "no-store" || c.Name == "no-permanent-store"):
+			return false
+		case c.NS == nsHints && c.Name == "store",
+			c.NS == nsClient && c.Name == "body",
+			c.Name == "encrypted" && (c.NS == nsOMEMO || c.NS == nsOMEMO2),
+			c.NS == nsRetract && c.Name == "retract",
+			c.NS == nsCorrect && c.Name == "replace",
+			c.NS == nsMarkers && c.Name == "displayed":
+			keep = true
+		}
+	}
+	return keep
+}
+
+// archiveOutgoing stores the sender's copy.
+func (e *Extension) archiveOutgoing(p *xmppd.Packet) xmppd.Verdict {
+	owner := p.From.Bare()
+	to := p.To
+	if to.Bare() == owner || !archivable(p.Stanza) {
+		return xmppd.Pass
+	}
+	if e.srv.IsLocal(to) && (to.Local == "" || !e.srv.Accounts().Exists(to.Local)) {
+		return xmppd.Pass // to the server, or bounced as unknown
+	}
+	if !e.shouldArchive(owner, to) {
+		return xmppd.Pass
+	}
+	// A client cannot vouch for archive ids (XEP-0359 §3.1): whatever
+	// stanza-id it wrote goes, as the core does for the recipient.
+	p.RemoveChildren("stanza-id", nsSID)
+	id := e.srv.NextID()
+	if e.append(owner.String(), id, to.String(), p.Bytes()) {
+		p.SentStanzaID = id
+	}
+	return xmppd.Pass
+}
+
+// archiveIncoming stores the recipient's copy, as delivered.
+func (e *Extension) archiveIncoming(p *xmppd.Packet) xmppd.Verdict {
+	if p.StanzaID == "" || !archivable(p.Stanza) {
+		return xmppd.Pass
+	}
+	owner := p.To.Bare()
+	if !e.shouldArchive(owner, p.From) {
+		return xmppd.Pass
+	}
+	e.append(owner.String(), p.StanzaID, p.From.String(), p.Bytes())
+	return xmppd.Pass
+}
+
+// append archives one stanza and keeps the archive within its limit. A
+// failure is logged and the message still delivered: losing the archive
+// copy is better than losing the message.
+func (e *Extension) append(owner, id, with string, stanza []byte) bool {
+	if err := e.archive.Append(owner, id, time.Now(), with, stanza); err != nil {
+		e.log.Error("archiving message failed", "owner", owner, "id", id, "err", err)
+		return false
+	}
+	if m := e.Config.MaxMessagesPerUser; m > 0 {
+		v, _ := e.appends.Load(owner)
+		if v == nil {
+			v, _ = e.appends.LoadOrStore(owner, new(atomic.Int64))
+		}
+		if v.(*atomic.Int64).Add(1)%e.trimEvery == 0 {
+			if _, err := e.archive.Trim(owner, m); err != nil {
+				e.log.Error("trimming archive failed", "owner", owner, "err", err)
+			}
+		}
+	}
+	return true
+}
+
+func (e *Extension) accountDeleted(j xmppd.JID) xmppd.Verdict {
+	owner := j.BareString()
+	if err := e.archive.DeleteOwner(owner); err != nil {
+		e.log.Error("deleting archive failed", "jid", owner, "err", err)
+	}
+	if err := e.prefs.DeleteOwner(owner); err != nil {
+		e.log.Error("deleting archive preferences failed", "jid", owner, "err", err)
+	}
+	e.appends.Delete(owner)
+	return xmppd.Pass
+}
