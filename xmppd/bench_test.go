@@ -79,14 +79,13 @@ func BenchmarkRouteChatMessage(b *testing.B) {
 	b.SetBytes(int64(len(msg)))
 	b.ReportAllocs()
 	b.ResetTimer()
-	var st wire.Stanza
 	for i := 0; i < b.N; i++ {
-		if err := alice.r.Next(&st); err != nil {
+		p := new(Packet)
+		if err := alice.r.Next(&p.stanza); err != nil {
 			b.Fatal(err)
 		}
-		owned := st
-		st = wire.Stanza{}
-		srv.handleFromClient(alice, &owned)
+		p.Stanza = &p.stanza
+		srv.handlePacket(alice, p)
 	}
 	for bobConn.n.Load() == 0 || srv.metrics.stanzasOut.Load() < uint64(b.N) {
 		time.Sleep(time.Millisecond)

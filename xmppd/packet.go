@@ -28,7 +28,10 @@ type Packet struct {
 	// <stanza-id by='sender's bare JID'/>, into the 'sent' copies.
 	SentStanzaID string
 
-	toAttr  string // the 'to' written on the wire
+	stanza  wire.Stanza // storage for Stanza when the read loop parsed into it
+	scratch [160]byte   // room for the stanza-id element, saving an allocation
+	toAttr  string      // the 'to' written on the wire
+	sidBy   JID         // the entity a StanzaID is stamped for ("by"); zero: none
 	remove  []wire.Child
 	add     [][]byte
 	wireOut []byte
@@ -74,17 +77,39 @@ func (p *Packet) Bytes() []byte {
 	return p.wireOut
 }
 
+// SetStanzaID stamps the XEP-0359 stanza-id assigned by 'by' into the
+// outgoing stanza (built straight into the wire form: no extra allocation
+// on the routing path).
+func (p *Packet) SetStanzaID(id string, by JID) {
+	p.StanzaID = id
+	p.sidBy = by
+	p.wireOut = nil
+}
+
+// fromString is the stamped sender as text, precomputed for sessions.
+func (p *Packet) fromString() string {
+	if p.Origin != nil && p.From == p.Origin.jid {
+		return p.Origin.full
+	}
+	return p.From.String()
+}
+
 func (p *Packet) build() []byte {
 	st := p.Stanza
+	var kidsBuf [4][]byte
+	kids := append(kidsBuf[:0], p.add...)
+	if p.StanzaID != "" && !p.sidBy.IsZero() {
+		kids = append(kids, appendStanzaID(p.scratch[:0], p.StanzaID, p.sidBy))
+	}
 	extra := 0
-	for _, a := range p.add {
+	for _, a := range kids {
 		extra += len(a)
 	}
-	from := p.From.String()
+	from := p.fromString()
 	// Room for escaping, the added children and a self-closing tag's
 	// end tag, so the splices below need no second allocation.
 	out := st.Rewrite(make([]byte, 0, len(st.Raw)+2*(len(from)+len(p.toAttr))+extra+len(st.Name)+32), p.toAttr, from)
-	if len(p.remove) == 0 && len(p.add) == 0 {
+	if len(p.remove) == 0 && len(kids) == 0 {
 		return out
 	}
 	// Child offsets are relative to Raw; only the start tag changed length.
@@ -99,10 +124,23 @@ func (p *Packet) build() []byte {
 		kept = append(kept, out[pos:]...)
 		out = kept
 	}
-	if len(p.add) == 0 {
+	if len(kids) == 0 {
 		return out
 	}
-	return insertChildren(out, p.add)
+	return insertChildren(out, kids)
+}
+
+// appendStanzaID appends <stanza-id xmlns='urn:xmpp:sid:0' id by/>.
+func appendStanzaID(b []byte, id string, by JID) []byte {
+	b = append(b, "<stanza-id xmlns='urn:xmpp:sid:0' id='"...)
+	b = wire.AppendEscaped(b, id)
+	b = append(b, "' by='"...)
+	if by.Local != "" {
+		b = wire.AppendEscaped(b, by.Local)
+		b = append(b, '@')
+	}
+	b = wire.AppendEscaped(b, by.Domain)
+	return append(b, "'/>"...)
 }
 
 // insertChildren splices children before the element's end tag, turning a

@@ -20,6 +20,14 @@ var (
 // stamps 'from' (a client can never choose its sender), resolves 'to',
 // runs the outbound hooks and routes it.
 func (srv *Server) handleFromClient(s *Session, st *wire.Stanza) {
+	srv.handlePacket(s, &Packet{Stanza: st})
+}
+
+// handlePacket is handleFromClient for a packet whose Stanza is set; the
+// read loop parses straight into a packet's own storage (one allocation
+// for both).
+func (srv *Server) handlePacket(s *Session, p *Packet) {
+	st := p.Stanza
 	srv.metrics.stanzasIn.Add(1)
 	if st.NS != nsClient {
 		if h, ok := srv.nonzas[st.NS]; ok {
@@ -29,7 +37,7 @@ func (srv *Server) handleFromClient(s *Session, st *wire.Stanza) {
 		s.CloseWithError("unsupported-stanza-type", "unexpected element <"+st.Name+"> in namespace "+st.NS)
 		return
 	}
-	p := &Packet{Origin: s, Stanza: st, From: s.jid, toAttr: st.To}
+	p.Origin, p.From, p.toAttr = s, s.jid, st.To
 	switch st.Name {
 	case "message", "presence", "iq":
 	default:
@@ -167,13 +175,7 @@ func (srv *Server) assignStanzaID(p *Packet) Verdict {
 		return Pass
 	}
 	p.RemoveChildren("stanza-id", "urn:xmpp:sid:0")
-	p.StanzaID = srv.ids.Next()
-	b := make([]byte, 0, 96)
-	b = append(b, "<stanza-id xmlns='urn:xmpp:sid:0'"...)
-	b = appendAttr(b, "id", p.StanzaID)
-	b = appendAttr(b, "by", p.To.BareString())
-	b = append(b, "/>"...)
-	p.AddChild(b)
+	p.SetStanzaID(srv.ids.Next(), p.To.Bare())
 	return Pass
 }
 

@@ -360,7 +360,7 @@ var errStreamClosed = errors.New("stream closed by client")
 // idle timeout is pinged (XEP-0199) and closed if it stays silent for a
 // quarter of that again, so dead TCP connections do not linger.
 func (s *Session) readLoop() error {
-	var st wire.Stanza
+	p := new(Packet)
 	idle := s.srv.limits.IdleTimeout.Duration
 	pinged := false
 	for {
@@ -371,7 +371,7 @@ func (s *Session) readLoop() error {
 			}
 			_ = s.conn.SetReadDeadline(time.Now().Add(wait))
 		}
-		err := s.r.Next(&st)
+		err := s.r.Next(&p.stanza)
 		if err != nil {
 			var ne net.Error
 			if errors.As(err, &ne) && ne.Timeout() && !pinged && !s.closing.Load() {
@@ -387,12 +387,12 @@ func (s *Session) readLoop() error {
 		}
 		pinged = false
 		if s.rate != nil {
-			s.rate.wait(len(st.Raw))
+			s.rate.wait(len(p.stanza.Raw))
 		}
-		// The packet keeps the stanza beyond this iteration (queues,
-		// archive), so hand over ownership and start a fresh one.
-		owned := st
-		st = wire.Stanza{}
-		s.srv.handleFromClient(s, &owned)
+		// The packet lives on in queues and hooks: hand it over and parse
+		// the next stanza into a fresh one.
+		p.Stanza = &p.stanza
+		s.srv.handlePacket(s, p)
+		p = new(Packet)
 	}
 }

@@ -636,6 +636,10 @@ func (p *parser) startTag(lt int) (int, error) {
 		case 0:
 			p.recordTop(s, local, space, qe)
 		case 1:
+			if s.Children == nil {
+				// Most stanzas have a handful of children: one allocation.
+				s.Children = make([]Child, 0, 6)
+			}
 			s.Children = append(s.Children, Child{Name: local, NS: space, Start: lt})
 		}
 	}
