@@ -127,6 +127,14 @@ func (e *env) online(user, resource string, notify ...string) *xmppdtest.Client 
 		}
 		b.WriteString("</query></iq>")
 		c.Send(b.String())
+		// The next client with the same caps must find them cached, or it
+		// would wait for a query that never comes.
+		for deadline := time.Now().Add(5 * time.Second); !e.pep.CapsCached("sha-1", ver); {
+			if time.Now().After(deadline) {
+				e.t.Fatalf("caps %s never cached", ver)
+			}
+			time.Sleep(2 * time.Millisecond)
+		}
 	}
 	e.waitNotify(c, notify)
 	return c
