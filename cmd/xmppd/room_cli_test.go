@@ -88,3 +88,91 @@ func TestRoomCLI(t *testing.T) {
 		t.Fatalf("offline destroy: %q", out)
 	}
 }
+
+// TestRoomCLIEnquiryAndCalls: `room create --kind enquiry --context k=v`
+// stores the context (offline and live) and `room info` shows it; a live
+// call in a conference room shows up in `room info` as the call log.
+func TestRoomCLIEnquiryAndCalls(t *testing.T) {
+	in := newInstance(t, "")
+	in.mustCLI("", "user", "add", "alice", "--password", "pw-a")
+
+	out := in.mustCLI("", "room", "create", "enq-1", "--kind", "enquiry", "--owner", "alice@localhost",
+		"--context", "channel=weblink", "--context", "utm_source=news", "--context", "utm_campaign=spring,summer",
+		"--context", "visitor_first_name=Jane", "--context", "visitor_last_name=Doe", "--context", "visitor_email=jane@example.com",
+		"--context", "visitor_loyalty_id=L-77", "--context", "device_screen=390x844", "--context", "destination_name=Support")
+	if !strings.Contains(out, "created enq-1@conference.localhost (enquiry, public)") {
+		t.Fatalf("room create: %q", out)
+	}
+	out = in.mustCLI("", "room", "info", "enq-1")
+	for k, want := range map[string]string{
+		"channel": "weblink", "utm_campaign": "spring,summer", "utm_source": "news", "visitor_first_name": "Jane",
+		"visitor_loyalty_id": "L-77", "device_screen": "390x844", "history": "1 messages", "destination_name": "Support",
+	} {
+		if got := infoValue(out, k); got != want {
+			t.Fatalf("room info %s = %q, want %q:\n%s", k, got, want, out)
+		}
+	}
+	if !strings.Contains(out, "enquiry context") || infoValue(out, "start_time") == "" {
+		t.Fatalf("room info:\n%s", out)
+	}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"room", "create", "x", "--kind", "enquiry", "--context", "channel=pigeon"}, "channel"},
+		{[]string{"room", "create", "x", "--kind", "enquiry", "--context", "shoe_size=42"}, "shoe_size"},
+		{[]string{"room", "create", "x", "--kind", "enquiry", "--context", "novalue"}, "key=value"},
+		{[]string{"room", "create", "x", "--kind", "space", "--context", "channel=tag"}, "--kind enquiry"},
+	} {
+		if out, err := in.cli("", c.args...); err == nil || !strings.Contains(out, c.want) {
+			t.Errorf("%v: err=%v out=%q, want an error naming %q", c.args, err, out, c.want)
+		}
+	}
+	in.mustCLI("", "room", "create", "call", "--kind", "conference", "--owner", "alice@localhost")
+
+	// Live: alice joins the enquiry room (the opening message is history),
+	// then holds a call alone.
+	in.start()
+	alice, err := xmppdtest.DialAddr(t, in.c2s, "localhost", "alice", "pw-a", xmppdtest.DialOptions{Resource: "cli"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	alice.Send("<presence to='enq-1@conference.localhost/alice'><x xmlns='http://jabber.org/protocol/muc'/></presence>")
+	alice.Expect("opening message", func(el *wire.Element) bool {
+		return el.Name == "message" && el.Attr("from") == "enq-1@conference.localhost" &&
+			el.ChildText("body", "") == "New enquiry via weblink (utm_source=news, utm_campaign=spring,summer) from Jane Doe, jane@example.com, loyalty id: L-77 to Support"
+	})
+	in.mustCLI("", "room", "create", "enq-2", "--kind", "enquiry", "--context", "channel=social", "--context", "visitor_phone=+4930")
+	if out := in.mustCLI("", "room", "info", "enq-2@conference.localhost"); infoValue(out, "visitor_phone") != "+4930" {
+		t.Fatalf("live enquiry info: %q", out)
+	}
+	alice.Send("<presence to='call@conference.localhost/alice'><x xmlns='http://jabber.org/protocol/muc'/></presence>")
+	alice.Expect("in the call", func(el *wire.Element) bool {
+		return el.Name == "presence" && el.Attr("from") == "call@conference.localhost/alice" && el.Attr("type") == ""
+	})
+	if out := in.mustCLI("", "room", "info", "call"); infoValue(out, "call log") != "1 calls" || !strings.Contains(out, "in progress, host alice@localhost") ||
+		!strings.Contains(out, "alice (alice@localhost)") || !strings.Contains(out, "still in the call") {
+		t.Fatalf("call in progress:\n%s", out)
+	}
+	alice.Send("<presence to='call@conference.localhost/alice' type='unavailable'/>")
+	alice.Expect("left the call", func(el *wire.Element) bool {
+		return el.Name == "presence" && el.Attr("from") == "call@conference.localhost/alice" && el.Attr("type") == "unavailable"
+	})
+	in.stop()
+	out = in.mustCLI("", "room", "info", "call")
+	if !strings.Contains(out, "call 1") || strings.Contains(out, "in progress") || strings.Contains(out, "still in the call") ||
+		!strings.Contains(out, "alice (alice@localhost)") {
+		t.Fatalf("call log after the call:\n%s", out)
+	}
+}
+
+// infoValue returns the value on the line of `room info` output that
+// starts with key ("" if none).
+func infoValue(out, key string) string {
+	for _, l := range strings.Split(out, "\n") {
+		if rest, ok := strings.CutPrefix(strings.TrimSpace(l), key+" "); ok {
+			return strings.TrimSpace(rest)
+		}
+	}
+	return ""
+}

@@ -227,16 +227,21 @@ func (a *app) roomCmd() *cobra.Command {
 	room := &cobra.Command{Use: "room", Short: "Manage group chat rooms (XEP-0045)"}
 	var kind, name, desc string
 	var private bool
-	var members, owners []string
+	var members, owners, contextKV []string
 	create := &cobra.Command{
 		Use:   "create JID",
 		Short: "Create a persistent room (JID: room@conference.<domain>, or just the room name)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(_ *cobra.Command, args []string) error {
+			ctx, err := contextArg(contextKV)
+			if err != nil {
+				return err
+			}
 			var info muc.RoomInfo
-			err := a.run("room.create", map[string]string{
+			err = a.run("room.create", map[string]string{
 				"jid": args[0], "kind": kind, "name": name, "description": desc,
 				"private": fmt.Sprint(private), "members": strings.Join(members, "\n"), "owners": strings.Join(owners, "\n"),
+				"context": ctx,
 			}, &info)
 			if err != nil {
 				return err
@@ -251,6 +256,8 @@ func (a *app) roomCmd() *cobra.Command {
 	create.Flags().BoolVar(&private, "private", false, "members-only and hidden (default: listed and open to all)")
 	create.Flags().StringSliceVar(&members, "member", nil, "member JID (repeat or comma-separate)")
 	create.Flags().StringSliceVar(&owners, "owner", nil, "owner JID, who may configure the room (repeat or comma-separate)")
+	create.Flags().StringArrayVar(&contextKV, "context", nil,
+		"enquiry context field as key=value, e.g. channel=weblink, visitor_first_name=Jane, utm_source=news (repeat; --kind enquiry)")
 
 	list := &cobra.Command{
 		Use:   "list",
@@ -301,6 +308,36 @@ func (a *app) roomCmd() *cobra.Command {
 			fmt.Fprintf(w, "outcasts\t%s\n", strings.Join(r.Outcasts, ", "))
 			fmt.Fprintf(w, "occupants\t%s\n", strings.Join(r.Occupants, ", "))
 			fmt.Fprintf(w, "history\t%d messages\n", r.HistoryMessages)
+			if r.Enquiry != nil {
+				fmt.Fprintf(w, "enquiry context\t\n")
+				for _, f := range r.Enquiry.Fields() {
+					fmt.Fprintf(w, "  %s\t%s\n", f.Var, f.Value)
+				}
+			}
+			if r.Kind == muc.KindConference || len(r.Calls) > 0 {
+				fmt.Fprintf(w, "call log\t%d calls\n", len(r.Calls))
+				for i, c := range r.Calls {
+					end := "in progress"
+					if !c.End.IsZero() {
+						end = c.End.UTC().Format(time.RFC3339)
+					}
+					host := c.Host
+					if host == "" {
+						host = "none"
+					}
+					fmt.Fprintf(w, "  call %d\t%s – %s, host %s\n", i+1, c.Start.UTC().Format(time.RFC3339), end, host)
+					for _, p := range c.Participants {
+						left := "still in the call"
+						if !p.Left.IsZero() {
+							left = p.Left.UTC().Format(time.RFC3339)
+						}
+						fmt.Fprintf(w, "    %s (%s)\t%s – %s\n", p.Nick, p.JID, p.Joined.UTC().Format(time.RFC3339), left)
+					}
+					if c.Dropped > 0 {
+						fmt.Fprintf(w, "    …\t%d older entries not kept\n", c.Dropped)
+					}
+				}
+			}
 			return w.Flush()
 		},
 	}
@@ -321,6 +358,24 @@ func (a *app) roomCmd() *cobra.Command {
 	destroy.Flags().StringVar(&reason, "reason", "", "reason given to the occupants")
 	room.AddCommand(create, list, info, destroy)
 	return room
+}
+
+// contextArg turns --context key=value flags into the admin protocol's
+// context argument (a JSON object); "" when there are none.
+func contextArg(kv []string) (string, error) {
+	if len(kv) == 0 {
+		return "", nil
+	}
+	m := make(map[string]string, len(kv))
+	for _, s := range kv {
+		k, v, ok := strings.Cut(s, "=")
+		if !ok || strings.TrimSpace(k) == "" {
+			return "", fmt.Errorf("--context %q: want key=value, e.g. visitor_email=jane@example.com", s)
+		}
+		m[strings.TrimSpace(k)] = v
+	}
+	b, err := json.Marshal(m)
+	return string(b), err
 }
 
 // access says who may find and enter a room (SPEC §1: public = listed and

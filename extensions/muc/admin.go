@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/xmppd/xmppd/xmppd"
 )
@@ -32,6 +33,10 @@ type RoomInfo struct {
 	Outcasts          []string `json:"outcasts,omitempty"`
 	Occupants         []string `json:"occupants,omitempty"` // nicks
 	HistoryMessages   int      `json:"history_messages"`
+	// Enquiry is the context of an enquiry room.
+	Enquiry *EnquiryContext `json:"enquiry,omitempty"`
+	// Calls is the call log of a conference room, oldest first.
+	Calls []Call `json:"calls,omitempty"`
 }
 
 // RoomSpec is what CreateRoom needs.
@@ -80,8 +85,37 @@ func parseUsers(l []string) ([]xmppd.JID, error) {
 	return out, nil
 }
 
-// CreateRoom makes a persistent, unlocked room.
+// CreateRoom makes a persistent, unlocked room. An enquiry room gets an
+// empty context (see CreateEnquiry).
 func (e *Extension) CreateRoom(spec RoomSpec) (RoomInfo, error) {
+	if spec.Kind == KindEnquiry {
+		return e.CreateEnquiry(spec, EnquiryContext{})
+	}
+	return e.createRoom(spec, nil)
+}
+
+// CreateEnquiry makes a persistent enquiry room holding ctx (its start
+// time defaults to now) and posts the room's system message naming the
+// channel and the visitor, which joining clients get as history. For the
+// web-chat code and `xmppd room create --kind enquiry --context k=v`.
+func (e *Extension) CreateEnquiry(spec RoomSpec, ctx EnquiryContext) (RoomInfo, error) {
+	switch spec.Kind {
+	case "", KindEnquiry:
+		spec.Kind = KindEnquiry
+	default:
+		return RoomInfo{}, fmt.Errorf("room %s: an enquiry context needs kind enquiry, not %s", spec.JID, spec.Kind)
+	}
+	c, err := ctx.normalised()
+	if err != nil {
+		return RoomInfo{}, fmt.Errorf("room %s: %w", spec.JID, err)
+	}
+	if c.StartTime.IsZero() {
+		c.StartTime = time.Now().UTC().Truncate(time.Second)
+	}
+	return e.createRoom(spec, &c)
+}
+
+func (e *Extension) createRoom(spec RoomSpec, ctx *EnquiryContext) (RoomInfo, error) {
 	name, err := e.parseRoomJID(spec.JID)
 	if err != nil {
 		return RoomInfo{}, err
@@ -107,6 +141,7 @@ func (e *Extension) CreateRoom(spec RoomSpec) (RoomInfo, error) {
 	cfg.Persistent = true
 	cfg.Public, cfg.MembersOnly = !spec.Private, spec.Private
 	r.rec.Config = cfg
+	r.rec.Enquiry = ctx
 	for _, m := range members {
 		r.setAffiliation(m, affMember)
 	}
@@ -124,7 +159,40 @@ func (e *Extension) CreateRoom(spec RoomSpec) (RoomInfo, error) {
 		return RoomInfo{}, err
 	}
 	e.rooms[name] = r
+	if ctx != nil {
+		if err := e.announceEnquiry(r); err != nil {
+			// The room exists; only its opening message is missing.
+			e.log.Error("posting the enquiry message failed", "room", r.jid.String(), "err", err)
+		}
+	}
 	return e.info(r), nil
+}
+
+// announceEnquiry posts the room's system message (from the room's bare
+// JID, with a stanza-id, kept in history) naming the channel and the
+// visitor (SPEC §1). r.mu is held.
+func (e *Extension) announceEnquiry(r *room) error {
+	room := r.jid.String()
+	b := make([]byte, 0, 512)
+	b = append(b, "<message type='groupchat'"...)
+	b = appendAttr(b, "from", room)
+	b = appendAttr(b, "to", room)
+	b = appendAttr(b, "id", e.srv.NextID())
+	b = append(b, '>')
+	b = appendTextEl(b, "body", r.rec.Enquiry.announcement())
+	b = append(b, "<stanza-id xmlns='"+NSStanzaID+"'"...)
+	b = appendAttr(b, "id", e.srv.NextID())
+	b = appendAttr(b, "by", room)
+	b = append(b, "/></message>"...)
+	st, err := parseStanza(b)
+	if err != nil {
+		return err
+	}
+	if err := e.remember(r, st, time.Now()); err != nil {
+		return err
+	}
+	e.fanout(r, st)
+	return nil
 }
 
 // ListRooms describes every room.
@@ -199,6 +267,10 @@ func (e *Extension) info(r *room) RoomInfo {
 		slices.Sort(l)
 	}
 	ri.Occupants = sortedNicks(r)
+	if c.Kind == KindEnquiry && r.rec.Enquiry != nil {
+		ri.Enquiry = r.rec.Enquiry.clone()
+	}
+	ri.Calls = r.callLog()
 	return ri
 }
 
@@ -208,11 +280,28 @@ func splitList(s string) []string {
 	return strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == '\n' })
 }
 
+// adminCreate takes the enquiry context in args["context"] as a JSON
+// object of field name → value.
 func (e *Extension) adminCreate(_ context.Context, args map[string]string) (any, error) {
-	return e.CreateRoom(RoomSpec{
+	spec := RoomSpec{
 		JID: args["jid"], Kind: args["kind"], Name: args["name"], Description: args["description"],
 		Private: args["private"] == "true", Members: splitList(args["members"]), Owners: splitList(args["owners"]),
-	})
+	}
+	kv, err := decodeContextArg(args["context"])
+	if err != nil {
+		return nil, err
+	}
+	if len(kv) == 0 {
+		return e.CreateRoom(spec)
+	}
+	if spec.Kind != KindEnquiry {
+		return nil, fmt.Errorf("room %s: an enquiry context (--context) is only for --kind enquiry", spec.JID)
+	}
+	ctx, err := ParseEnquiryContext(kv)
+	if err != nil {
+		return nil, fmt.Errorf("room %s: %w", spec.JID, err)
+	}
+	return e.CreateEnquiry(spec, ctx)
 }
 
 func (e *Extension) adminList(context.Context, map[string]string) (any, error) {

@@ -41,6 +41,11 @@ func (e *Extension) handleIQ(p *xmppd.Packet) {
 		res, err = e.roomIQ(p, payload)
 	}
 	if err != nil {
+		var ce commandErr
+		if errors.As(err, &ce) {
+			e.replyCommandError(p, ce)
+			return
+		}
 		var se stanza.Error
 		if !errors.As(err, &se) {
 			e.log.Error("MUC IQ failed", "to", p.To.String(), "payload", payload.NS+" "+payload.Name, "err", err)
@@ -127,13 +132,25 @@ func (e *Extension) roomIQ(p *xmppd.Packet, q *wire.Element) (*wire.Element, err
 	key := p.Type() + " " + q.NS + " " + q.Name
 	switch key {
 	case "get " + nsDiscoInfo + " query":
-		if q.Attr("node") != "" {
+		if node := q.Attr("node"); node != "" {
+			if res := e.commandInfo(r, node); res != nil {
+				return res, nil
+			}
 			return nil, stanzaErr(stanza.Cancel, stanza.ItemNotFound, "no such node")
 		}
-		return e.roomInfo(r), nil
+		return e.roomInfo(r, p.From), nil
 	case "get " + nsDiscoItems + " query":
-		// Occupants are not listed: that would unmask semi-anonymous rooms.
-		return wire.NewElement("query", nsDiscoItems), nil
+		switch q.Attr("node") {
+		case "":
+			// Occupants are not listed: that would unmask semi-anonymous
+			// rooms.
+			return wire.NewElement("query", nsDiscoItems), nil
+		case NSCommands:
+			return e.commandItems(r, p.From), nil
+		}
+		return nil, stanzaErr(stanza.Cancel, stanza.ItemNotFound, "no such node")
+	case "set " + NSCommands + " command":
+		return e.executeCommand(r, p, q)
 	case "get " + nsPing + " ping":
 		return nil, nil
 	case "get " + NSAdmin + " query":
@@ -152,7 +169,7 @@ func (e *Extension) roomIQ(p *xmppd.Packet, q *wire.Element) (*wire.Element, err
 }
 
 // roomInfo is the room's disco#info (XEP-0045 §6.4).
-func (e *Extension) roomInfo(r *room) *wire.Element {
+func (e *Extension) roomInfo(r *room, from xmppd.JID) *wire.Element {
 	c := r.rec.Config
 	res := wire.NewElement("query", nsDiscoInfo)
 	res.Append(wire.NewElement("identity", nsDiscoInfo,
@@ -175,7 +192,21 @@ func (e *Extension) roomInfo(r *room) *wire.Element {
 	} {
 		res.Append(wire.NewElement("feature", nsDiscoInfo, wire.Attr{Name: "var", Value: f}))
 	}
-	return res.Append(r.roomInfoForm(e.Config.MaxHistory))
+	if r.hasCommands() {
+		res.Append(wire.NewElement("feature", nsDiscoInfo, wire.Attr{Name: "var", Value: NSCommands}))
+	}
+	res.Append(r.roomInfoForm(e.Config.MaxHistory))
+	if c.Kind == KindEnquiry && (!c.MembersOnly || affRank(r.affiliation(from.Bare())) >= affRank(affMember)) {
+		// The enquiry context, a second form (XEP-0128) every client sees;
+		// in a members-only room only those who may enter, since it holds
+		// the visitor's personal details.
+		ctx := r.rec.Enquiry
+		if ctx == nil {
+			ctx = &EnquiryContext{}
+		}
+		res.Append(ctx.enquiryForm())
+	}
+	return res
 }
 
 // adminGet lists by affiliation (admins and owners) or by role
@@ -434,6 +465,13 @@ func (e *Extension) reconfigure(r *room, old, cfg roomConfig) error {
 			return err
 		}
 	}
+	if cfg.Kind == KindConference && old.Kind != KindConference {
+		// Those already in a room that becomes a conference room are in
+		// its call from now on.
+		for _, n := range sortedNicks(r) {
+			e.callJoin(r, r.occupants[n])
+		}
+	}
 	if cfg.MembersOnly && !old.MembersOnly {
 		for _, n := range sortedNicks(r) {
 			o := r.occupants[n]
@@ -443,18 +481,7 @@ func (e *Extension) reconfigure(r *room, old, cfg roomConfig) error {
 		}
 	}
 	if !wasLocked {
-		b := make([]byte, 0, 160)
-		for _, o := range r.occupants {
-			for _, s := range o.sessions {
-				b = b[:0]
-				b = append(b, "<message type='groupchat'"...)
-				b = appendAttr(b, "from", r.jid.String())
-				b = appendAttr(b, "to", s.to)
-				b = appendAttr(b, "id", e.srv.NextID())
-				b = append(b, "><x xmlns='"+NSUser+"'><status code='104'/></x></message>"...)
-				e.send(s, append([]byte(nil), b...))
-			}
-		}
+		e.notifyConfigChange(r)
 	}
 	e.dropIfEmpty(r)
 	return nil

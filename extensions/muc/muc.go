@@ -28,20 +28,33 @@
 //     muc#owner (configuration form, destruction with alternate venue),
 //     disco#info/items for the service and rooms with the muc#roominfo form
 //     (XEP-0128) extended by x-xmppd#kind, XEP-0410 self-ping.
+//   - Enquiry rooms (enquiry.go): the enquiry context, stored with the
+//     room, shown in disco#info as a second form (FORM_TYPE
+//     urn:xmppd:enquiry:0), announced by a system message from the room
+//     when the enquiry starts (CreateEnquiry), its visitor fields edited
+//     by owners and admins through the XEP-0050 command enquiry-context.
+//   - Conference rooms (calllog.go): a call log (host, participants with
+//     join and leave times, start and end), read by owners through the
+//     XEP-0050 command call-log and by operators through room.info.
+//   - XEP-0050 ad-hoc commands on room JIDs (commands.go), answered by
+//     the room itself.
 //   - Operator commands room.create, room.list, room.info, room.destroy
 //     (Registrar.AdminCommand), used by `xmppd room`.
 //
 // Stores: KV "muc/rooms" (room local part → JSON configuration,
-// affiliations, subject), Queue "muc/history" (room local part → JSON time
-// and stanza XML, trimmed to [muc] max_history), KV "muc/meta" (the
-// occupant-id key). Only persistent rooms are stored; temporary rooms live
-// in memory and vanish with their last occupant. AccountDeleted drops the
-// account's affiliations.
+// affiliations, subject, enquiry context), Queue "muc/history" (room local
+// part → JSON time and stanza XML, trimmed to [muc] max_history), Map
+// "muc/calls" (room local part → call start → JSON call), KV "muc/meta"
+// (the occupant-id key). Only persistent rooms are stored; temporary rooms
+// live in memory and vanish with their last occupant. AccountDeleted drops
+// the account's affiliations.
 //
 // Config [muc]: domain, max_history (messages kept per room, default 50),
 // default_history (sent on join when the client asks for none, default
 // 20), max_occupants (default and upper bound of muc#roomconfig_maxusers,
-// default 1000), max_subject_length (characters, default 1024).
+// default 1000), max_subject_length (characters, default 1024), max_calls
+// (calls kept per conference room, default 50), max_call_entries
+// (join/leave entries kept per call, default 500).
 package muc
 
 import (
@@ -96,6 +109,8 @@ const (
 	DefaultHistory          = 20
 	DefaultMaxOccupants     = 1000
 	DefaultMaxSubjectLength = 1024
+	DefaultMaxCalls         = 50
+	DefaultMaxCallEntries   = 500
 )
 
 // Config is the [muc] table.
@@ -112,6 +127,10 @@ type Config struct {
 	MaxOccupants int `toml:"max_occupants"`
 	// MaxSubjectLength bounds a room subject, in characters.
 	MaxSubjectLength int `toml:"max_subject_length"`
+	// MaxCalls is how many calls a conference room's call log keeps.
+	MaxCalls int `toml:"max_calls"`
+	// MaxCallEntries bounds the join/leave entries kept per call.
+	MaxCallEntries int `toml:"max_call_entries"`
 }
 
 // Extension is the MUC service.
@@ -144,6 +163,8 @@ func New() *Extension {
 		DefaultHistory:   DefaultHistory,
 		MaxOccupants:     DefaultMaxOccupants,
 		MaxSubjectLength: DefaultMaxSubjectLength,
+		MaxCalls:         DefaultMaxCalls,
+		MaxCallEntries:   DefaultMaxCallEntries,
 	}}
 }
 
@@ -181,6 +202,10 @@ func (e *Extension) Register(r *xmppd.Registrar) error {
 		return fmt.Errorf("muc.max_occupants must be at least 1, got %d", c.MaxOccupants)
 	case c.MaxSubjectLength < 1:
 		return fmt.Errorf("muc.max_subject_length must be at least 1, got %d", c.MaxSubjectLength)
+	case c.MaxCalls < 1:
+		return fmt.Errorf("muc.max_calls must be at least 1, got %d", c.MaxCalls)
+	case c.MaxCallEntries < 1:
+		return fmt.Errorf("muc.max_call_entries must be at least 1, got %d", c.MaxCallEntries)
 	}
 	e.domain = d.Domain
 	e.srv = r.Server()

@@ -78,6 +78,7 @@ func (e *Extension) handlePresence(p *xmppd.Packet) {
 		r := newRoom(to.Local, e.domain)
 		r.rec.Config = e.defaultConfig()
 		r.setAffiliation(p.From.Bare(), affOwner)
+		r.rec.Creator = p.From.Bare().String()
 		r.locked = true
 		e.rooms[to.Local] = r
 		r.mu.Lock()
@@ -149,6 +150,7 @@ func (e *Extension) join(r *room, p *xmppd.Packet, created bool) {
 		}
 		o.from = o.jid.String()
 		r.occupants[nick] = o
+		e.callJoin(r, o)
 	}
 	o.sessions = append(o.sessions, sess)
 	o.presence = presencePayload(p.Stanza)
@@ -272,10 +274,12 @@ func (e *Extension) changeNick(r *room, o *occupant, p *xmppd.Packet) {
 	aff := r.affiliation(o.bare)
 	e.broadcastPresence(r, o, "unavailable", userX{item: &item{aff: aff, role: o.role, nick: nick}, codes: []int{codeNickChange}}, nil)
 	delete(r.occupants, o.nick)
+	oldNick := o.nick
 	o.nick = nick
 	o.jid.Resource = nick
 	o.from = o.jid.String()
 	r.occupants[nick] = o
+	e.callRename(r, o, oldNick)
 	o.presence = presencePayload(p.Stanza)
 	var extra []int
 	if rawNick(p.Stanza.To) != nick {
@@ -328,6 +332,7 @@ func (e *Extension) removeOccupant(r *room, o *occupant) {
 		e.markJoined(s.full, r, false)
 	}
 	o.sessions = nil
+	e.callLeave(r, o)
 }
 
 // evict removes o with a reason code (kick, ban, affiliation change),

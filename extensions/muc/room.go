@@ -75,6 +75,11 @@ type roomRecord struct {
 	Subject      string            `json:"subject,omitempty"`
 	SubjectFrom  string            `json:"subject_from,omitempty"` // nick that set it; "" = the room
 	Created      time.Time         `json:"created"`
+	// Creator is the bare JID of the user whose join created the room
+	// ("" for rooms the operator made); a conference call's preferred host.
+	Creator string `json:"creator,omitempty"`
+	// Enquiry is the enquiry context of an enquiry room (SPEC §1).
+	Enquiry *EnquiryContext `json:"enquiry,omitempty"`
 }
 
 // historyEntry is one message kept for history on join.
@@ -104,6 +109,7 @@ type room struct {
 	history   []historyEntry          // oldest first
 	stored    int                     // history entries in the store
 	lastSeq   uint64                  // of the newest stored entry
+	calls     []*Call                 // conference call log, oldest first
 }
 
 // occupant is one nick in a room: one user, one or more sessions.
@@ -215,6 +221,9 @@ func (e *Extension) loadRooms() error {
 		if n := len(r.history) - e.Config.MaxHistory; n > 0 {
 			r.history = append([]historyEntry(nil), r.history[n:]...)
 		}
+		if err := e.loadCalls(r); err != nil {
+			return err
+		}
 		e.rooms[name] = r
 		return nil
 	})
@@ -240,7 +249,10 @@ func (e *Extension) forget(r *room) error {
 		if err := tx.KV(storeRooms).Delete(r.name); err != nil {
 			return err
 		}
-		return tx.Queue(storeHistory).DeleteOwner(r.name)
+		if err := tx.Queue(storeHistory).DeleteOwner(r.name); err != nil {
+			return err
+		}
+		return tx.Map(storeCalls).DeleteOwner(r.name)
 	})
 	r.stored = 0
 	return err
