@@ -13,6 +13,7 @@ const (
 	PriorityObserve  = 800  // reads stanzas without changing or stopping them (entity caps); always Pass
 	PriorityRewrite  = 500  // adds or strips payloads (stanza-id, mentions)
 	PriorityArchive  = 0    // archive before delivery: what a client receives is stored
+	PriorityCount    = -10  // after the archive assigned ids: inbox counters, push triggers; observe only (Pass)
 	PriorityCarbons  = -50  // copies to the user's other resources
 	PriorityDeliver  = -100 // the core's default delivery
 	PriorityFallback = -200 // offline storage and other last resorts

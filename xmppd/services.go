@@ -32,13 +32,41 @@ func (r *Registrar) ProvideRoster(ro Roster) error {
 // Roster returns the roster service, or nil when no roster extension runs.
 func (srv *Server) Roster() Roster { return srv.roster }
 
+// PEPEvent is a change to an item of a user's PEP node (XEP-0163), told to
+// other extensions through the PEPPublished hook point: the inbox reads
+// XEP-0490 displayed positions from it, push the XEP-0492 notification
+// settings in XEP-0402 bookmarks.
+type PEPEvent struct {
+	Owner  JID    // the account's bare JID
+	Node   string // e.g. urn:xmpp:mds:displayed:0
+	ItemID string // "" with Retracted: every item of the node went (delete, purge)
+	// Payload is the item's payload as published; nil when Retracted.
+	// Shared by every handler: never modify it.
+	Payload   *wire.Element
+	Retracted bool
+}
+
+// PEPPublished runs after a PEP item was published or retracted (or its
+// node deleted or purged) and the change committed, in commit order per
+// account. Handlers observe and return Pass; they run on the publisher's
+// IQ path, so they must be quick.
+var PEPPublished = HookPoint[*PEPEvent]{"pep/published"}
+
 // SendIQ sends an IQ request from the server (or from a local bare JID, for
-// PEP) to a local full JID and waits for the answer. The answer is the
-// result stanza; an error stanza becomes a stanza.Error.
+// PEP and push) to a local full JID or to a component domain of the server
+// (Registrar.HandleDomain, e.g. an in-process push app server) and waits for
+// the answer. The answer is the result stanza; an error stanza becomes a
+// stanza.Error. Any other domain is remote-server-not-found (no
+// federation).
 func (srv *Server) SendIQ(ctx context.Context, from, to JID, typ string, payload *wire.Element) (*wire.Stanza, error) {
-	s := srv.sessions.full(to)
-	if s == nil {
-		return nil, StanzaError(stanza.Cancel, stanza.ServiceUnavailable, "")
+	var s *Session
+	var h DomainHandler
+	if srv.IsLocal(to) {
+		if s = srv.sessions.full(to); s == nil {
+			return nil, StanzaError(stanza.Cancel, stanza.ServiceUnavailable, "")
+		}
+	} else if h = srv.domains[to.Domain]; h == nil {
+		return nil, errRemoteNotFound
 	}
 	id := srv.ids.Next()
 	ch := srv.pending.add(id)
@@ -52,7 +80,17 @@ func (srv *Server) SendIQ(ctx context.Context, from, to JID, typ string, payload
 	b = append(b, '>')
 	b = payload.AppendXML(b)
 	b = append(b, "</iq>"...)
-	s.Send(b)
+	if s != nil {
+		s.Send(b)
+	} else {
+		st, err := wire.ParseStanza(b)
+		if err != nil {
+			return nil, err
+		}
+		// The component answers by routing an IQ result to 'from', which
+		// RouteIQ hands to the pending table.
+		h.HandleStanza(NewPacket(st, from, to))
+	}
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, 30*time.Second)

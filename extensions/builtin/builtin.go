@@ -8,12 +8,14 @@ import (
 	"github.com/xmppd/xmppd/extensions/carbons"
 	"github.com/xmppd/xmppd/extensions/csi"
 	"github.com/xmppd/xmppd/extensions/disco"
+	"github.com/xmppd/xmppd/extensions/inbox"
 	"github.com/xmppd/xmppd/extensions/mam"
 	"github.com/xmppd/xmppd/extensions/muc"
 	"github.com/xmppd/xmppd/extensions/offline"
 	"github.com/xmppd/xmppd/extensions/pep"
 	"github.com/xmppd/xmppd/extensions/ping"
 	"github.com/xmppd/xmppd/extensions/private"
+	"github.com/xmppd/xmppd/extensions/push"
 	"github.com/xmppd/xmppd/extensions/roster"
 	"github.com/xmppd/xmppd/extensions/vcard"
 	"github.com/xmppd/xmppd/extensions/version"
@@ -30,6 +32,8 @@ func All() []xmppd.Extension {
 		blocking.New(),
 		offline.New(),
 		mam.New(),
+		inbox.New(),
+		push.New(),
 		vcard.New(),
 		pep.New(),
 		private.New(),

@@ -181,6 +181,7 @@ func (e *Extension) publish(iq *xmppd.IQ, owner xmppd.JID, node string, pub *wir
 	if cfg.Notify {
 		e.notify(owner, node, cfg, itemsEvent(node, []item{it}, cfg.Payloads), time.Time{})
 	}
+	xmppd.RunHook(e.srv, xmppd.PEPPublished, &xmppd.PEPEvent{Owner: owner, Node: node, ItemID: id, Payload: itEl.Children[0]})
 	res := wire.NewElement("pubsub", NS).Append(
 		wire.NewElement("publish", NS, wire.Attr{Name: "node", Value: node}).Append(
 			wire.NewElement("item", NS, wire.Attr{Name: "id", Value: id})))
@@ -250,6 +251,9 @@ func (e *Extension) retract(owner xmppd.JID, node string, ret *wire.Element) err
 	})
 	if err != nil {
 		return err
+	}
+	for _, id := range ids {
+		xmppd.RunHook(e.srv, xmppd.PEPPublished, &xmppd.PEPEvent{Owner: owner, Node: node, ItemID: id, Retracted: true})
 	}
 	notify := cfg.NotifyRetract
 	if notifySet {
@@ -526,6 +530,7 @@ func (e *Extension) deleteNode(owner xmppd.JID, node string) error {
 	if err != nil {
 		return err
 	}
+	xmppd.RunHook(e.srv, xmppd.PEPPublished, &xmppd.PEPEvent{Owner: owner, Node: node, Retracted: true})
 	if cfg.NotifyDelete {
 		ev := wire.NewElement("delete", NSEvent, wire.Attr{Name: "node", Value: node})
 		e.notify(owner, node, cfg, ev.AppendXML(nil), time.Time{})
@@ -557,6 +562,7 @@ func (e *Extension) purge(owner xmppd.JID, node string) error {
 	if err != nil {
 		return err
 	}
+	xmppd.RunHook(e.srv, xmppd.PEPPublished, &xmppd.PEPEvent{Owner: owner, Node: node, Retracted: true})
 	if cfg.NotifyDelete {
 		ev := wire.NewElement("purge", NSEvent, wire.Attr{Name: "node", Value: node})
 		e.notify(owner, node, cfg, ev.AppendXML(nil), time.Time{})

@@ -49,6 +49,11 @@
 // send_last_published_item=never (or on_sub: PEP has no explicit
 // subscriptions).
 //
+// Other extensions learn of every committed publish, retraction, node
+// deletion and purge through the core hook point xmppd.PEPPublished (the
+// inbox reads XEP-0490 displayed positions, push XEP-0492 settings in
+// bookmarks), so they never import this package.
+//
 // Disco: account features pubsub, #publish, #publish-options,
 // #retract-items, #retrieve-items, #delete-nodes, #purge-nodes,
 // #auto-create, #persistent-items, #item-ids, #last-published,

@@ -1,0 +1,194 @@
+package push
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strconv"
+	"unicode/utf8"
+
+	"github.com/xmppd/xmppd/xmppd"
+	"github.com/xmppd/xmppd/xmppd/wire"
+	"mellium.im/xmpp/stanza"
+)
+
+// summary is what one notification tells the app server.
+type summary struct {
+	sender string
+	body   string
+}
+
+// worthPushing says whether a message is one a user wants to be woken for:
+// chat or normal with a body or an encrypted payload.
+func worthPushing(st *wire.Stanza) (body string, ok bool) {
+	switch st.Type {
+	case "", "normal", "chat":
+	default:
+		return "", false
+	}
+	for _, c := range st.Children {
+		switch {
+		case c.Name == "body" && c.NS == nsClient:
+			if el, err := wire.Parse(st.ChildBytes(c)); err == nil {
+				body = el.Text
+			}
+			ok = true
+		case c.Name == "encrypted" && (c.NS == nsOMEMO || c.NS == nsOMEMO2):
+			ok = true
+		}
+	}
+	return body, ok
+}
+
+// message is the trigger (see the package doc).
+func (e *Extension) message(p *xmppd.Packet) xmppd.Verdict {
+	body, ok := worthPushing(p.Stanza)
+	owner := p.To.Bare()
+	if !ok || p.From.Bare() == owner {
+		return xmppd.Pass
+	}
+	if !allows(e.Setting(owner, p.From.Bare()), false, false) {
+		return xmppd.Pass
+	}
+	regs, err := e.registrations(owner.String())
+	if err != nil {
+		e.log.Error("reading push registrations failed", "owner", owner.String(), "err", err)
+		return xmppd.Pass
+	}
+	for _, g := range regs {
+		if e.deviceOnline(owner, g.Resource) {
+			continue
+		}
+		n := e.bumpCount(owner.String(), g.key())
+		s := summary{sender: p.From.BareString()}
+		if g.Body && e.Config.AllowBody {
+			s.body = truncate(body, e.Config.MaxBody)
+		}
+		e.wg.Add(1)
+		go func() {
+			defer e.wg.Done()
+			e.publish(owner, g, n, s)
+		}()
+	}
+	return xmppd.Pass
+}
+
+// allows applies a notification setting to a message: never stops every
+// push, on-mention lets through direct messages and group chat messages
+// that mention the user.
+func allows(setting string, groupchat, mentioned bool) bool {
+	switch setting {
+	case SettingNever:
+		return false
+	case SettingOnMention:
+		return !groupchat || mentioned
+	}
+	return true
+}
+
+// deviceOnline says whether the device that registered has an available
+// session (a hibernating one, once stream management tells, is offline).
+func (e *Extension) deviceOnline(owner xmppd.JID, resource string) bool {
+	s := e.srv.Session(xmppd.JID{Local: owner.Local, Domain: owner.Domain, Resource: resource})
+	return s != nil && s.Available()
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	s = s[:n]
+	for len(s) > 0 && !utf8.ValidString(s) {
+		s = s[:len(s)-1]
+	}
+	return s
+}
+
+func countKey(owner, reg string) string { return owner + "\x00" + reg }
+
+func (e *Extension) bumpCount(owner, reg string) int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.counts[countKey(owner, reg)]++
+	return e.counts[countKey(owner, reg)]
+}
+
+func (e *Extension) resetCount(owner, reg string) {
+	e.mu.Lock()
+	delete(e.counts, countKey(owner, reg))
+	e.mu.Unlock()
+}
+
+// deviceOnlineAgain resets the counters of the registrations of a device
+// that became available.
+func (e *Extension) deviceOnlineAgain(s *xmppd.Session) xmppd.Verdict {
+	owner := s.Bare().String()
+	regs, err := e.registrations(owner)
+	if err != nil {
+		return xmppd.Pass
+	}
+	for _, g := range regs {
+		if g.Resource == s.JID().Resource {
+			e.resetCount(owner, g.key())
+		}
+	}
+	return xmppd.Pass
+}
+
+func field(name, value string) *wire.Element {
+	return wire.NewElement("field", nsData, wire.Attr{Name: "var", Value: name}).Append(
+		wire.NewElement("value", nsData).SetText(value))
+}
+
+// notification builds the pubsub publish of one notification.
+func notification(g registration, count int, s summary) *wire.Element {
+	form := wire.NewElement("x", nsData, wire.Attr{Name: "type", Value: "submit"}).Append(
+		field("FORM_TYPE", NSSummary),
+		field("message-count", strconv.Itoa(count)),
+		field("last-message-sender", s.sender))
+	if s.body != "" {
+		form.Append(field("last-message-body", s.body))
+	}
+	pub := wire.NewElement("publish", NSPubsub)
+	if g.Node != "" {
+		pub.SetAttr("node", g.Node)
+	}
+	pub.Append(wire.NewElement("item", NSPubsub).Append(wire.NewElement("notification", NS).Append(form)))
+	ps := wire.NewElement("pubsub", NSPubsub).Append(pub)
+	if g.Options != "" {
+		if x, err := wire.Parse([]byte(g.Options)); err == nil {
+			ps.Append(wire.NewElement("publish-options", NSPubsub).Append(x))
+		}
+	}
+	return ps
+}
+
+// publish sends one notification and disables the registration when the
+// app server refuses it.
+func (e *Extension) publish(owner xmppd.JID, g registration, count int, s summary) {
+	app, err := xmppd.ParseJID(g.JID)
+	if err != nil {
+		return
+	}
+	if !e.srv.IsLocal(app) && !slices.Contains(e.srv.ComponentDomains(), app.Domain) {
+		e.log.Debug("push app server not reachable without federation", "owner", owner.String(), "app_server", g.JID)
+		return
+	}
+	ctx, cancel := context.WithTimeout(e.ctx, e.Config.Timeout.Duration)
+	defer cancel()
+	_, err = e.srv.SendIQ(ctx, owner, app, "set", notification(g, count, s))
+	var se stanza.Error
+	switch {
+	case err == nil:
+	case errors.As(err, &se) && se.Type != stanza.Wait:
+		// XEP-0357 §7: the app server no longer wants this registration.
+		e.log.Info("push registration disabled after an app server error", "owner", owner.String(),
+			"app_server", g.JID, "node", g.Node, "condition", string(se.Condition))
+		if err := e.regs.Delete(owner.String(), g.key()); err != nil {
+			e.log.Error("disabling push registration failed", "owner", owner.String(), "err", err)
+		}
+		e.resetCount(owner.String(), g.key())
+	default:
+		e.log.Warn("push notification not acknowledged", "owner", owner.String(), "app_server", g.JID, "err", err)
+	}
+}
