@@ -56,7 +56,8 @@ func benchServer(b *testing.B) *Server {
 }
 
 func benchSession(srv *Server, j JID, conn net.Conn) *Session {
-	s := &Session{srv: srv, conn: conn, jid: j, full: j.String(), bare: j.Bare(), log: srv.log, done: make(chan struct{})}
+	s := &Session{srv: srv, jid: j, full: j.String(), bare: j.Bare(), log: srv.log, done: make(chan struct{})}
+	s.link.Store(&sessionLink{conn: conn, readerDone: make(chan struct{})})
 	s.out = outQueue{conn: conn, onClose: func() {}}
 	srv.sessions.add(s, 0)
 	s.setAvailability(true, 0)
@@ -75,13 +76,13 @@ func BenchmarkRouteChatMessage(b *testing.B) {
 
 	msg := []byte(`<message to='bob@localhost' type='chat' id='a8f3c2d1-77'><body>Hi Bob, the quarterly numbers are in the shared folder. Can you check them before the call?</body><active xmlns='http://jabber.org/protocol/chatstates'/><request xmlns='urn:xmpp:receipts'/><origin-id xmlns='urn:xmpp:sid:0' id='5d1c0a2b'/></message>`)
 	stream := bytes.Repeat(msg, b.N)
-	alice.r = wire.NewReader(bytes.NewReader(stream), wire.Limits{})
+	r := wire.NewReader(bytes.NewReader(stream), wire.Limits{})
 	b.SetBytes(int64(len(msg)))
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		p := new(Packet)
-		if err := alice.r.Next(&p.stanza); err != nil {
+		if err := r.Next(&p.stanza); err != nil {
 			b.Fatal(err)
 		}
 		p.Stanza = &p.stanza

@@ -63,12 +63,17 @@ func (p *pendingIQs) drop(id string) {
 	p.mu.Unlock()
 }
 
-func (p *pendingIQs) resolve(pk *Packet) {
+func (p *pendingIQs) resolve(pk *Packet) { p.resolveID(pk.Stanza) }
+
+// resolveID hands st to the code waiting for the answer to the IQ with
+// st's id; it reports whether anyone was.
+func (p *pendingIQs) resolveID(st *wire.Stanza) bool {
 	p.mu.Lock()
-	ch, ok := p.m[pk.Stanza.ID]
-	delete(p.m, pk.Stanza.ID)
+	ch, ok := p.m[st.ID]
+	delete(p.m, st.ID)
 	p.mu.Unlock()
 	if ok {
-		ch <- pk.Stanza
+		ch <- st
 	}
+	return ok
 }

@@ -74,6 +74,11 @@ type Server struct {
 	pending     pendingIQs
 	metrics     metrics
 
+	// XEP-0198: resumable sessions by resumption id, and expiries in flight.
+	smMu       sync.Mutex
+	smIDs      map[string]*Session
+	smInflight smTracker
+
 	ctx       context.Context
 	cancel    context.CancelFunc
 	listeners []net.Listener
@@ -116,6 +121,7 @@ func New(opt Options) (*Server, error) {
 		nonzas:      make(map[string]NonzaHandler),
 		adminCmds:   make(map[string]AdminFunc),
 		sessions:    newSessionTable(),
+		smIDs:       make(map[string]*Session),
 		conns:       connCounter{max: cfg.Limits.ConnectionsPerIP, m: make(map[string]int)},
 		failIP:      newFailureLog(cfg.Limits.FailedLoginsPerIP, cfg.Limits.FailedLoginWindow.Duration),
 		failAccount: newFailureLog(cfg.Limits.FailedLoginsPerAccount, cfg.Limits.FailedLoginWindow.Duration),
@@ -152,6 +158,9 @@ func New(opt Options) (*Server, error) {
 		return nil, err
 	}
 	srv.disco.addAccountFeature("urn:xmpp:sid:0")
+	if err := core.HandleNonza(NSStreamManagement, srv.handleSM); err != nil {
+		return nil, err
+	}
 
 	for _, ext := range opt.Extensions {
 		r := &Registrar{srv: srv, name: ext.Name(), log: log.With("ext", ext.Name())}
@@ -340,14 +349,20 @@ func (srv *Server) serveConn(raw net.Conn, directTLS bool) {
 		srv.failAccount.add(o.Attempted)
 	}}
 	var bound *Session
+	resumed := false
+	bind := srv.bindFeature(&out, func(j JID) (*Session, error) {
+		sess, err := srv.register(c, r, j, log)
+		bound = sess
+		boundSession.Store(sess)
+		return sess, err
+	})
 	features := append([]xmpp.StreamFeature{
 		srv.startTLSFeature(c),
 		srv.saslFeature(c, &out, ip),
-		srv.bindFeature(&out, func(j JID) (*Session, error) {
-			sess, err := srv.register(c, r, j, log)
-			bound = sess
-			boundSession.Store(sess)
-			return sess, err
+		bind,
+		srv.smFeature(c, &out, bind, log, func(s *Session) {
+			bound, resumed = s, true
+			boundSession.Store(s)
 		}),
 	}, srv.streamFeatures...)
 	neg := xmpp.NewNegotiator(func(*xmpp.Session, *xmpp.StreamConfig) xmpp.StreamConfig {
@@ -361,6 +376,10 @@ func (srv *Server) serveConn(raw net.Conn, directTLS bool) {
 	if err == nil && bound == nil {
 		err = errors.New("negotiation ended without a bound resource")
 	}
+	if err != nil && resumed {
+		// Resumption is the last step; nothing can fail after it.
+		err = nil
+	}
 	if err != nil {
 		if bound != nil {
 			srv.unbind(bound)
@@ -373,7 +392,7 @@ func (srv *Server) serveConn(raw net.Conn, directTLS bool) {
 	r.SetSkipNegotiationWhitespace(false)
 	srv.failAccount.reset(out.User)
 	srv.metrics.logins.Add(1)
-	srv.runSession(bound, out.Mechanism)
+	srv.runSession(bound, out.Mechanism, resumed)
 }
 
 func (srv *Server) negotiationFailed(c *streamConn, out *auth.Outcome, log *slog.Logger, err error) {
@@ -415,8 +434,6 @@ func streamErrorDoc(domain, cond, text string) string {
 func (srv *Server) register(c *streamConn, r *wire.Reader, j JID, log *slog.Logger) (*Session, error) {
 	s := &Session{
 		srv:  srv,
-		conn: c,
-		r:    r,
 		jid:  j,
 		full: j.String(),
 		bare: j.Bare(),
@@ -424,6 +441,7 @@ func (srv *Server) register(c *streamConn, r *wire.Reader, j JID, log *slog.Logg
 		rate: newTokenBucket(int64(srv.limits.ReadRate)),
 	}
 	s.log = log.With("jid", s.full)
+	s.link.Store(&sessionLink{conn: c, r: r, readerDone: make(chan struct{})})
 	s.out = outQueue{conn: c.Conn, held: true, limit: int(srv.limits.OutboundQueue), writeTTL: 30 * time.Second, onClose: func() { close(s.done) }}
 	replaced, ok := srv.sessions.add(s, srv.limits.MaxResourcesPerUser)
 	if !ok {
@@ -435,18 +453,28 @@ func (srv *Server) register(c *streamConn, r *wire.Reader, j JID, log *slog.Logg
 	return s, nil
 }
 
-// runSession serves a bound session until its stream ends.
-func (srv *Server) runSession(s *Session, mechanism string) {
-	c := s.conn.(*streamConn)
+// runSession serves a bound (or resumed, XEP-0198) session until its
+// stream ends, or until it hibernates waiting for a resumption.
+func (srv *Server) runSession(s *Session, mechanism string, resumed bool) {
+	link := s.link.Load()
+	c := link.conn.(*streamConn)
 	s.out.release()
 	if !srv.running.Load() {
 		// Shutdown began while this stream was negotiating.
 		s.CloseWithError("system-shutdown", "the server is shutting down")
 	}
-	s.log.Info("session bound", "mechanism", mechanism)
-	RunHook(srv, SessionBound, s)
+	if resumed {
+		s.log.Info("session resumed", "mechanism", mechanism, "new_remote", c.Conn.RemoteAddr().String())
+	} else {
+		s.log.Info("session bound", "mechanism", mechanism)
+		RunHook(srv, SessionBound, s)
+	}
 
-	err := s.readLoop()
+	err := s.readLoop(link)
+	close(link.readerDone)
+	if srv.smKeep(s, link, err) {
+		return
+	}
 	var werr *wire.Error
 	switch {
 	case errors.Is(err, errStreamClosed):
@@ -462,11 +490,19 @@ func (srv *Server) runSession(s *Session, mechanism string) {
 			s.Close()
 		}
 	}
-	srv.unbind(s)
+	if s.sm.Load() == nil {
+		srv.unbind(s)
+	}
 	select {
 	case <-s.done:
 	case <-time.After(5 * time.Second):
 		_ = c.Conn.Close()
+	}
+	if s.sm.Load() != nil {
+		// Rerouted while still bound, so what arrives meanwhile follows
+		// in order (see endSM).
+		srv.endSM(s)
+		srv.unbind(s)
 	}
 }
 
@@ -489,6 +525,9 @@ func (srv *Server) Shutdown(ctx context.Context) error {
 		if srv.admin != nil {
 			_ = srv.admin.Close()
 		}
+		// Hibernating sessions (XEP-0198) end first: what they hold goes
+		// to offline storage while the extensions still run.
+		srv.expireAllHibernating()
 		srv.sessions.each(func(s *Session) {
 			s.CloseWithError("system-shutdown", "the server is shutting down")
 		})
@@ -510,6 +549,7 @@ func (srv *Server) Shutdown(ctx context.Context) error {
 		case <-ctx.Done():
 			srv.log.Warn("shutdown timed out waiting for sessions")
 		}
+		srv.smInflight.wait()
 		srv.stopExtensions(ctx, len(srv.exts))
 		err = srv.closeStore()
 	})

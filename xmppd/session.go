@@ -19,10 +19,9 @@ import (
 // reader never blocks a sender.
 type Session struct {
 	srv  *Server
-	conn net.Conn
-	r    *wire.Reader
-	jid  JID    // full JID
-	full string // jid as text, stamped on everything it sends
+	link atomic.Pointer[sessionLink] // the connection; replaced on XEP-0198 resumption
+	jid  JID                         // full JID
+	full string                      // jid as text, stamped on everything it sends
 	bare JID
 	log  *slog.Logger
 
@@ -40,6 +39,16 @@ type Session struct {
 
 	closing atomic.Bool
 	done    chan struct{}
+
+	sm atomic.Pointer[smSession] // XEP-0198 state; nil until the client enables it
+}
+
+// sessionLink is the connection a session reads from and writes to. A
+// resumed session (XEP-0198) gets a new link on the same Session.
+type sessionLink struct {
+	conn       net.Conn
+	r          *wire.Reader
+	readerDone chan struct{} // closed when the read loop on this link returned
 }
 
 // JID returns the session's full JID.
@@ -52,11 +61,11 @@ func (s *Session) Bare() JID { return s.bare }
 func (s *Session) Logger() *slog.Logger { return s.log }
 
 // RemoteAddr returns the client's network address.
-func (s *Session) RemoteAddr() net.Addr { return s.conn.RemoteAddr() }
+func (s *Session) RemoteAddr() net.Addr { return s.link.Load().conn.RemoteAddr() }
 
 // TLSState returns the connection's TLS state, if any.
 func (s *Session) TLSState() *tls.ConnectionState {
-	if tc, ok := s.conn.(interface{ ConnectionState() tls.ConnectionState }); ok {
+	if tc, ok := s.link.Load().conn.(interface{ ConnectionState() tls.ConnectionState }); ok {
 		st := tc.ConnectionState()
 		return &st
 	}
@@ -159,9 +168,19 @@ func (s *Session) Send(b []byte) {
 // filter itself, releasing what it held.
 func (s *Session) SendUnfiltered(b []byte) {
 	if !s.out.push(b) {
+		if sm := s.sm.Load(); sm != nil {
+			// A stream-managed session that is ending: what it can no longer
+			// take goes where its unacknowledged stanzas go (SPEC §7).
+			s.srv.rerouteLate(s, sm, b)
+		}
 		return
 	}
-	if s.out.overLimit() {
+	if s.out.overLimit() && !s.closing.Load() {
+		if s.sm.Load() != nil {
+			s.log.Warn("too many stanzas unacknowledged or waiting for resumption, ending the session", "max_unacked", s.srv.cfg.C2S.MaxUnacked)
+			s.CloseWithError("policy-violation", "too many unacknowledged stanzas")
+			return
+		}
 		s.log.Warn("outbound queue full, disconnecting slow client", "queued_bytes", s.out.size())
 		s.CloseWithError("policy-violation", "outbound queue limit exceeded: the client reads too slowly")
 	}
@@ -173,12 +192,19 @@ func (s *Session) SendElement(e *wire.Element) { s.Send(e.AppendXML(nil)) }
 // CloseWithError ends the stream with a stream error condition (RFC 6120
 // §4.9) after what is already queued.
 func (s *Session) CloseWithError(condition, text string) {
+	s.closeWithStreamError(condition, text, nil)
+}
+
+// closeWithStreamError is CloseWithError with an application-specific
+// condition element (serialised) after the text.
+func (s *Session) closeWithStreamError(condition, text string, app []byte) {
 	b := []byte("<stream:error><" + condition + " xmlns='urn:ietf:params:xml:ns:xmpp-streams'/>")
 	if text != "" {
 		b = append(b, "<text xmlns='urn:ietf:params:xml:ns:xmpp-streams'>"...)
 		b = wire.AppendEscaped(b, text)
 		b = append(b, "</text>"...)
 	}
+	b = append(b, app...)
 	b = append(b, "</stream:error>"...)
 	s.mu.Lock()
 	if s.closeReason == "" {
@@ -195,6 +221,9 @@ func (s *Session) Close() {
 	if s.closing.Swap(true) {
 		return
 	}
+	if s.endHibernating() {
+		return
+	}
 	s.out.push(streamEnd)
 	s.out.closeAfterFlush()
 }
@@ -207,6 +236,11 @@ func (s *Session) Done() <-chan struct{} { return s.done }
 // outQueue is a session's outbound queue. Producers append under a short
 // lock; one writer goroutine, started on demand and exiting when the queue
 // is empty, writes everything queued in one batch per syscall.
+//
+// With XEP-0198 enabled (sm != nil) every stanza pushed is also kept, the
+// same slice, in sm.unacked until the client acknowledges it; a session
+// waiting for resumption is detached: stanzas only go to sm.unacked, and
+// attach puts them back in front of the queue on the new connection.
 type outQueue struct {
 	mu       sync.Mutex
 	bufs     [][]byte
@@ -216,27 +250,60 @@ type outQueue struct {
 	held     bool // queue but do not write (the stream is still negotiating)
 	closing  bool
 	dead     bool
+	finished bool   // finish ran (connection closed, onClose called)
+	detached bool   // no connection: a XEP-0198 session waiting for resumption
+	gen      uint64 // bumped whenever conn is replaced or detached
 	conn     net.Conn
 	onClose  func()
 	writeTTL time.Duration
+	sm       *smQueue
 }
 
 // push queues b; it returns false if the queue is closed.
 func (q *outQueue) push(b []byte) bool {
 	q.mu.Lock()
 	if q.dead || q.closing && !isStreamEnd(b) {
+		if !q.dead && q.sm != nil && isStanza(b) {
+			// A stream-managed session that is closing: kept with the
+			// unacknowledged stanzas, which are rerouted in order.
+			q.sm.unacked = append(q.sm.unacked, b)
+			q.sm.bytes += len(b)
+			q.mu.Unlock()
+			return true
+		}
 		q.mu.Unlock()
 		return false
 	}
+	counted := q.sm != nil && isStanza(b)
+	if counted {
+		// XEP-0198: kept, the same slice, until the client acknowledges it.
+		q.sm.unacked = append(q.sm.unacked, b)
+		q.sm.bytes += len(b)
+	}
+	if q.detached {
+		// Waiting for resumption; nonzas and stream errors mean nothing to
+		// a connection that is gone.
+		q.mu.Unlock()
+		return true
+	}
 	q.bufs = append(q.bufs, b)
 	q.bytes += len(b)
-	start := !q.writing && !q.held
-	q.writing = q.writing || start
+	if counted {
+		q.maybeRequestLocked()
+	}
+	start := q.startLocked()
 	q.mu.Unlock()
 	if start {
 		go q.flush()
 	}
 	return true
+}
+
+// startLocked reports whether the caller must start a writer goroutine.
+func (q *outQueue) startLocked() bool {
+	start := !q.writing && !q.held && !q.detached
+	q.writing = q.writing || start
+	return start
 }
 
 func isStreamEnd(b []byte) bool { return len(b) > 0 && &b[0] == &streamEnd[0] }
@@ -250,14 +317,18 @@ func (q *outQueue) size() int {
 func (q *outQueue) overLimit() bool {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	return q.limit > 0 && q.bytes > q.limit
+	if q.limit > 0 && q.bytes > q.limit {
+		return true
+	}
+	// XEP-0198: what waits for an ack (or a resumption) is bounded too.
+	return q.sm != nil && (q.sm.max > 0 && len(q.sm.unacked) > q.sm.max || q.limit > 0 && q.sm.bytes > q.limit)
 }
 
 // release starts writing a queue created held.
 func (q *outQueue) release() {
 	q.mu.Lock()
 	q.held = false
-	start := !q.writing && (len(q.bufs) > 0 || q.closing)
+	start := !q.writing && !q.detached && (len(q.bufs) > 0 || q.closing)
 	q.writing = q.writing || start
 	q.mu.Unlock()
 	if start {
@@ -268,8 +339,7 @@ func (q *outQueue) release() {
 func (q *outQueue) closeAfterFlush() {
 	q.mu.Lock()
 	q.closing = true
-	start := !q.writing && !q.held
-	q.writing = q.writing || start
+	start := q.startLocked()
 	q.mu.Unlock()
 	if start {
 		go q.flush()
@@ -284,6 +354,13 @@ func (q *outQueue) flush() {
 	var local [][]byte
 	for {
 		q.mu.Lock()
+		if q.held || q.detached {
+			// Resumption is attaching a new connection (it releases the
+			// queue), or the connection is gone.
+			q.writing = false
+			q.mu.Unlock()
+			return
+		}
 		if len(q.bufs) == 0 {
 			q.writing = false
 			closing := q.closing && !q.dead
@@ -298,6 +375,7 @@ func (q *outQueue) flush() {
 		}
 		local, q.bufs = q.bufs, local[:0]
 		q.bytes = 0
+		conn, gen := q.conn, q.gen
 		q.mu.Unlock()
 
 		bp := batchPool.Get().(*[]byte)
@@ -305,13 +383,13 @@ func (q *outQueue) flush() {
 		var err error
 		for i, b := range local {
 			if len(batch)+len(b) > cap(batch) && len(batch) > 0 {
-				if err = q.write(batch); err != nil {
+				if err = q.write(conn, batch); err != nil {
 					break
 				}
 				batch = batch[:0]
 			}
 			if len(b) > cap(batch) {
-				if err = q.write(b); err != nil {
+				if err = q.write(conn, b); err != nil {
 					break
 				}
 			} else {
@@ -320,13 +398,28 @@ func (q *outQueue) flush() {
 			local[i] = nil
 		}
 		if err == nil && len(batch) > 0 {
-			err = q.write(batch)
+			err = q.write(conn, batch)
 		}
 		*bp = batch[:0]
 		batchPool.Put(bp)
 		clear(local)
 		if err != nil {
 			q.mu.Lock()
+			if q.gen != gen {
+				// The connection was replaced (resumption) or detached: what
+				// failed here is still unacknowledged and goes out again.
+				q.mu.Unlock()
+				continue
+			}
+			if q.sm != nil && q.sm.resumable && !q.closing {
+				// Keep everything for resumption; the read loop sees the
+				// closed connection and hibernates the session.
+				q.detachLocked()
+				q.writing = false
+				q.mu.Unlock()
+				_ = conn.Close()
+				return
+			}
 			q.dead = true
 			q.writing = false
 			q.bufs = nil
@@ -337,29 +430,44 @@ func (q *outQueue) flush() {
 	}
 }
 
-func (q *outQueue) write(b []byte) error {
+func (q *outQueue) write(conn net.Conn, b []byte) error {
 	if q.writeTTL > 0 {
-		_ = q.conn.SetWriteDeadline(time.Now().Add(q.writeTTL))
+		_ = conn.SetWriteDeadline(time.Now().Add(q.writeTTL))
 	}
-	_, err := q.conn.Write(b)
+	_, err := conn.Write(b)
 	return err
 }
 
+// finish closes the connection and reports the end once.
 func (q *outQueue) finish() {
-	_ = q.conn.Close()
+	q.mu.Lock()
+	if q.finished {
+		q.mu.Unlock()
+		return
+	}
+	q.finished = true
+	conn := q.conn
+	q.mu.Unlock()
+	if conn != nil {
+		_ = conn.Close()
+	}
 	if q.onClose != nil {
 		q.onClose()
 	}
 }
 
-// errStreamClosed marks a clean end of the client's stream.
-var errStreamClosed = errors.New("stream closed by client")
+// errStreamClosed marks a clean end of the client's stream
+// (</stream:stream>); errConnectionLost an end without it.
+var (
+	errStreamClosed   = errors.New("stream closed by client")
+	errConnectionLost = errors.New("connection lost")
+)
 
-// readLoop parses and dispatches what the client sends until the stream
-// ends. It runs on the connection's goroutine. A client silent for the
-// idle timeout is pinged (XEP-0199) and closed if it stays silent for a
-// quarter of that again, so dead TCP connections do not linger.
-func (s *Session) readLoop() error {
+// readLoop parses and dispatches what the client sends on link until the
+// stream ends. It runs on the connection's goroutine. A client silent for
+// the idle timeout is pinged (XEP-0199) and closed if it stays silent for
+// a quarter of that again, so dead TCP connections do not linger.
+func (s *Session) readLoop(link *sessionLink) error {
 	p := new(Packet)
 	idle := s.srv.limits.IdleTimeout.Duration
 	pinged := false
@@ -369,9 +477,9 @@ func (s *Session) readLoop() error {
 			if pinged {
 				wait = idle / 4
 			}
-			_ = s.conn.SetReadDeadline(time.Now().Add(wait))
+			_ = link.conn.SetReadDeadline(time.Now().Add(wait))
 		}
-		err := s.r.Next(&p.stanza)
+		err := link.r.Next(&p.stanza)
 		if err != nil {
 			var ne net.Error
 			if errors.As(err, &ne) && ne.Timeout() && !pinged && !s.closing.Load() {
@@ -381,7 +489,10 @@ func (s *Session) readLoop() error {
 				continue
 			}
 			if errors.Is(err, io.EOF) {
-				return errStreamClosed
+				if link.r.PeerClosed() {
+					return errStreamClosed
+				}
+				return errConnectionLost
 			}
 			return err
 		}
@@ -392,7 +503,11 @@ func (s *Session) readLoop() error {
 		// The packet lives on in queues and hooks: hand it over and parse
 		// the next stanza into a fresh one.
 		p.Stanza = &p.stanza
+		counted := p.stanza.NS == nsClient
 		s.srv.handlePacket(s, p)
+		if sm := s.sm.Load(); sm != nil && counted {
+			sm.handled.Add(1) // XEP-0198 counts every stanza handled
+		}
 		p = new(Packet)
 	}
 }

@@ -11,7 +11,8 @@ import (
 // exists for benchmarks and tests of extensions, which need many sessions
 // without the cost of real streams; a server never creates one itself.
 func (srv *Server) AttachSession(j JID, conn net.Conn) *Session {
-	s := &Session{srv: srv, conn: conn, jid: j, full: j.String(), bare: j.Bare(), log: srv.log, done: make(chan struct{})}
+	s := &Session{srv: srv, jid: j, full: j.String(), bare: j.Bare(), log: srv.log, done: make(chan struct{})}
+	s.link.Store(&sessionLink{conn: conn, readerDone: make(chan struct{})})
 	s.out = outQueue{conn: conn, limit: int(srv.limits.OutboundQueue), onClose: func() {}}
 	srv.sessions.add(s, 0)
 	s.setAvailability(true, 0)

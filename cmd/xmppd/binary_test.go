@@ -2,11 +2,15 @@ package main
 
 import (
 	"bytes"
+	"context"
+	"encoding/json"
 	"fmt"
+	"maps"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -170,3 +174,86 @@ func (in *instance) mustCLI(stdin string, args ...string) string {
 }
 
 type wireElement = wire.Element
+
+// slixmppPassword is the password of every account the slixmpp scripts
+// log in with.
+const slixmppPassword = "secret-1"
+
+// slixmppTimeout bounds one slixmpp script; the script bounds each of its
+// steps (testdata/xmpptest_common.py).
+const slixmppTimeout = 90 * time.Second
+
+// newSlixmppInstance starts the built binary for a testdata/slixmpp_*.py
+// script, with the accounts users (local parts) on localhost, all with
+// slixmppPassword. Without python3 and slixmpp the test fails in CI and
+// is skipped elsewhere (requireTool).
+func newSlixmppInstance(t *testing.T, users ...string) *instance {
+	t.Helper()
+	py := requireTool(t, "/usr/bin/python3")
+	if err := exec.Command(py, "-c", "import slixmpp").Run(); err != nil {
+		requireTool(t, "python3-slixmpp (import slixmpp failed)")
+	}
+	// slixmpp 1.8 knows only tls-unique channel binding, which TLS 1.3
+	// lacks; with -PLUS offered it cannot use SCRAM (README, [auth]).
+	in := newInstance(t, "channel_binding = false\n")
+	in.start()
+	for _, u := range users {
+		in.mustCLI(slixmppPassword+"\n", "user", "add", u, "--password-stdin")
+	}
+	return in
+}
+
+// runSlixmpp runs testdata/<script> HOST PORT localhost slixmppPassword
+// against in and decodes the one JSON object it prints into res. The
+// script imports testdata/xmpptest_common.py, which Python finds next to
+// it. Every "<name>_login" in the output must be null (logged in), and no
+// step may have recorded {"error": ...}; a test that fails by then or
+// later logs the script's stderr and the server's log.
+func runSlixmpp(t *testing.T, in *instance, script string, res any) {
+	t.Helper()
+	py := requireTool(t, "/usr/bin/python3")
+	host, port, _ := strings.Cut(in.c2s, ":")
+	ctx, cancel := context.WithTimeout(t.Context(), slixmppTimeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, py, filepath.Join("testdata", script), host, port, "localhost", slixmppPassword)
+	// No __pycache__ for xmpptest_common.py in the source tree.
+	cmd.Env = append(os.Environ(), "PYTHONDONTWRITEBYTECODE=1")
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	t.Cleanup(func() {
+		if t.Failed() {
+			// Stopped, the server has written all of its log.
+			in.stop()
+			t.Logf("%s stderr:\n%s\nserver log:\n%s", script, stderr.String(), in.logs)
+		}
+	})
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("%s: %v\n%s", script, err, out)
+	}
+	t.Logf("slixmpp saw: %s", out)
+	var top map[string]json.RawMessage
+	if err := json.Unmarshal(out, &top); err != nil {
+		t.Fatalf("%s output %q: %v", script, out, err)
+	}
+	keys := slices.Sorted(maps.Keys(top))
+	for _, k := range keys {
+		if strings.HasSuffix(k, "_login") && string(top[k]) != "null" {
+			t.Errorf("%s failed: %s", k, top[k])
+		}
+	}
+	if t.Failed() {
+		t.FailNow()
+	}
+	for _, k := range keys {
+		var step struct {
+			Error string `json:"error"`
+		}
+		if json.Unmarshal(top[k], &step) == nil && step.Error != "" {
+			t.Errorf("%s step failed in slixmpp: %s", k, step.Error)
+		}
+	}
+	if err := json.Unmarshal(out, res); err != nil {
+		t.Fatalf("%s output %q: %v", script, out, err)
+	}
+}

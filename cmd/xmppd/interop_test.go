@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"os/exec"
 	"slices"
@@ -16,44 +15,20 @@ import (
 // log in to the built binary and chat, ping, query version, disco and
 // vCards.
 func TestSlixmppAgainstBinary(t *testing.T) {
-	py := requireTool(t, "/usr/bin/python3")
-	if err := exec.Command(py, "-c", "import slixmpp").Run(); err != nil {
-		requireTool(t, "python3-slixmpp (import slixmpp failed)")
-	}
-	// slixmpp 1.8 knows only tls-unique channel binding, which TLS 1.3
-	// lacks; with -PLUS offered it cannot use SCRAM (README, [auth]).
-	in := newInstance(t, "channel_binding = false\n")
-	in.start()
-	in.mustCLI("secret-1\n", "user", "add", "alice@localhost", "--password-stdin")
-	in.mustCLI("secret-1\n", "user", "add", "bob", "--password-stdin")
-
-	host, port, _ := strings.Cut(in.c2s, ":")
-	cmd := exec.Command(py, "testdata/slixmpp_core.py", host, port, "localhost", "secret-1")
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("slixmpp script: %v\n%s\nserver log:\n%s", err, out, in.logs)
-	}
+	in := newSlixmppInstance(t, "alice", "bob")
 	var res struct {
-		AliceLogin *string  `json:"alice_login"`
-		BobLogin   *string  `json:"bob_login"`
-		AliceJID   string   `json:"alice_jid"`
-		Mechanism  string   `json:"mechanism"`
-		Roster     string   `json:"roster"`
-		EchoFrom   string   `json:"echo_from"`
-		EchoBody   *string  `json:"echo_body"`
-		Ping       string   `json:"ping"`
-		Version    string   `json:"version"`
-		Disco      any      `json:"disco"`
-		VCard      any      `json:"vcard"`
-		Features   []string `json:"-"`
+		AliceJID  string   `json:"alice_jid"`
+		Mechanism string   `json:"mechanism"`
+		Roster    string   `json:"roster"`
+		EchoFrom  string   `json:"echo_from"`
+		EchoBody  *string  `json:"echo_body"`
+		Ping      string   `json:"ping"`
+		Version   string   `json:"version"`
+		Disco     any      `json:"disco"`
+		VCard     any      `json:"vcard"`
+		Features  []string `json:"-"`
 	}
-	if err := json.Unmarshal(out, &res); err != nil {
-		t.Fatalf("slixmpp output %q: %v", out, err)
-	}
-	t.Logf("slixmpp saw: %s", out)
-	if res.AliceLogin != nil || res.BobLogin != nil {
-		t.Fatalf("login failed: alice=%v bob=%v\n%s", deref(res.AliceLogin), deref(res.BobLogin), in.logs)
-	}
+	runSlixmpp(t, in, "slixmpp_core.py", &res)
 	if res.AliceJID != "alice@localhost/bot" {
 		t.Errorf("alice bound %q, want alice@localhost/bot", res.AliceJID)
 	}
@@ -136,12 +111,6 @@ func TestGoSendxmppAgainstBinary(t *testing.T) {
 	}
 }
 
-// slixmppStep is what one step of testdata/slixmpp_features.py reports;
-// Error is set when the step raised (a timeout, an IQ error).
-type slixmppStep struct {
-	Error string `json:"error"`
-}
-
 type slixmppBounce struct {
 	From      string `json:"from"`
 	ID        string `json:"id"`
@@ -163,31 +132,9 @@ type slixmppEvent struct {
 // roster subscription and presence, offline messages, blocking, private
 // storage, PEP avatars with +notify from caps, and vCard avatar hashes.
 func TestSlixmppFeaturesAgainstBinary(t *testing.T) {
-	py := requireTool(t, "/usr/bin/python3")
-	if err := exec.Command(py, "-c", "import slixmpp").Run(); err != nil {
-		requireTool(t, "python3-slixmpp (import slixmpp failed)")
-	}
-	in := newInstance(t, "channel_binding = false\n")
-	in.start()
-	in.mustCLI("secret-1\n", "user", "add", "alice@localhost", "--password-stdin")
-	in.mustCLI("secret-1\n", "user", "add", "bob", "--password-stdin")
-
-	host, port, _ := strings.Cut(in.c2s, ":")
-	// Each step is bounded inside the script; this bounds the script.
-	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, py, "testdata/slixmpp_features.py", host, port, "localhost", "secret-1")
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("slixmpp script: %v\n%s\n%s\nserver log:\n%s", err, out, stderr.String(), in.logs)
-	}
+	in := newSlixmppInstance(t, "alice", "bob")
 	var res struct {
-		AliceLogin *string `json:"alice_login"`
-		BobLogin   *string `json:"bob_login"`
-		Roster     struct {
-			slixmppStep
+		Roster struct {
 			AliceHasBob          string `json:"alice_has_bob"`
 			BobHasAlice          string `json:"bob_has_alice"`
 			AliceGotBobReady     bool   `json:"alice_got_bob_ready"`
@@ -196,7 +143,6 @@ func TestSlixmppFeaturesAgainstBinary(t *testing.T) {
 			AliceGotBobBroadcast bool   `json:"alice_got_bob_broadcast"`
 		} `json:"roster"`
 		Offline struct {
-			slixmppStep
 			AliceSawBobLeave    bool    `json:"alice_saw_bob_leave"`
 			Body                string  `json:"body"`
 			Stamp               *string `json:"stamp"`
@@ -208,7 +154,6 @@ func TestSlixmppFeaturesAgainstBinary(t *testing.T) {
 			AliceSawBobBack     bool    `json:"alice_saw_bob_back"`
 		} `json:"offline"`
 		Blocking struct {
-			slixmppStep
 			Blocklist           []string       `json:"blocklist"`
 			AliceSawUnavailable bool           `json:"alice_saw_unavailable"`
 			Bounce              *slixmppBounce `json:"bounce"`
@@ -220,12 +165,10 @@ func TestSlixmppFeaturesAgainstBinary(t *testing.T) {
 			AliceGotBlocked     bool           `json:"alice_got_blocked"`
 		} `json:"blocking"`
 		Private struct {
-			slixmppStep
 			Read0 map[string]string `json:"read_0"`
 			Read1 map[string]string `json:"read_1"`
 		} `json:"private"`
 		PEP struct {
-			slixmppStep
 			First         *slixmppEvent `json:"first"`
 			Second        *slixmppEvent `json:"second"`
 			WantID        string        `json:"want_id"`
@@ -235,7 +178,6 @@ func TestSlixmppFeaturesAgainstBinary(t *testing.T) {
 			BobDataEvents int           `json:"bob_data_events"`
 		} `json:"pep"`
 		Avatar struct {
-			slixmppStep
 			ClientHashes bool    `json:"alice_has_xep_0153"`
 			PhotoBefore  *string `json:"photo_before"`
 			Want         string  `json:"want"`
@@ -243,22 +185,8 @@ func TestSlixmppFeaturesAgainstBinary(t *testing.T) {
 			VCardPhotoOK bool    `json:"vcard_photo_ok"`
 		} `json:"avatar"`
 	}
-	if err := json.Unmarshal(out, &res); err != nil {
-		t.Fatalf("slixmpp output %q: %v\n%s", out, err, stderr.String())
-	}
-	t.Logf("slixmpp saw: %s", out)
-	if res.AliceLogin != nil || res.BobLogin != nil {
-		t.Fatalf("login failed: alice=%v bob=%v\n%s", deref(res.AliceLogin), deref(res.BobLogin), in.logs)
-	}
-	for name, s := range map[string]slixmppStep{
-		"roster": res.Roster.slixmppStep, "offline": res.Offline.slixmppStep,
-		"blocking": res.Blocking.slixmppStep, "private": res.Private.slixmppStep,
-		"pep": res.PEP.slixmppStep, "avatar": res.Avatar.slixmppStep,
-	} {
-		if s.Error != "" {
-			t.Errorf("%s step failed in slixmpp: %s", name, s.Error)
-		}
-	}
+	// runSlixmpp fails the test for any step with an error.
+	runSlixmpp(t, in, "slixmpp_features.py", &res)
 
 	// 1. RFC 6121 subscription handshake, as slixmpp's roster sees it.
 	r := res.Roster
@@ -348,46 +276,21 @@ func TestSlixmppFeaturesAgainstBinary(t *testing.T) {
 	if !a.VCardPhotoOK {
 		t.Errorf("avatar: bob's copy of alice's vCard lacks the PHOTO")
 	}
-	if t.Failed() {
-		t.Logf("slixmpp stderr:\n%s\nserver log:\n%s", stderr.String(), in.logs)
-	}
 }
 
 // TestSlixmppMUCAgainstBinary: slixmpp's XEP-0045 plugin creates and
 // configures a room, joins, chats, is refused by a members-only room and
 // kicks, against the built binary.
 func TestSlixmppMUCAgainstBinary(t *testing.T) {
-	py := requireTool(t, "/usr/bin/python3")
-	if err := exec.Command(py, "-c", "import slixmpp").Run(); err != nil {
-		requireTool(t, "python3-slixmpp (import slixmpp failed)")
-	}
-	in := newInstance(t, "channel_binding = false\n")
-	in.start()
-	for _, u := range []string{"alice", "bob", "carol"} {
-		in.mustCLI("secret-1\n", "user", "add", u, "--password-stdin")
-	}
-	host, port, _ := strings.Cut(in.c2s, ":")
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	defer cancel()
-	out, err := exec.CommandContext(ctx, py, "testdata/slixmpp_muc.py", host, port, "localhost", "secret-1").Output()
-	if err != nil {
-		t.Fatalf("slixmpp MUC script: %v\n%s\nserver log:\n%s", err, out, in.logs)
-	}
+	in := newSlixmppInstance(t, "alice", "bob", "carol")
 	var res struct {
-		AliceLogin, BobLogin, CarolLogin *string
-		Create                           json.RawMessage
-		BobJoin                          json.RawMessage `json:"bob_join"`
-		Fanout                           json.RawMessage
-		MembersOnly                      json.RawMessage `json:"members_only"`
-		Kick                             json.RawMessage
+		Create      json.RawMessage
+		BobJoin     json.RawMessage `json:"bob_join"`
+		Fanout      json.RawMessage
+		MembersOnly json.RawMessage `json:"members_only"`
+		Kick        json.RawMessage
 	}
-	if err := json.Unmarshal(out, &res); err != nil {
-		t.Fatalf("slixmpp output %q: %v", out, err)
-	}
-	t.Logf("slixmpp saw: %s", out)
-	if res.AliceLogin != nil || res.BobLogin != nil || res.CarolLogin != nil {
-		t.Fatalf("logins failed: %s", out)
-	}
+	runSlixmpp(t, in, "slixmpp_muc.py", &res)
 	var create struct {
 		Codes       []int
 		Affiliation string

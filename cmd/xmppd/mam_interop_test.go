@@ -1,13 +1,8 @@
 package main
 
 import (
-	"context"
-	"encoding/json"
-	"os/exec"
 	"slices"
-	"strings"
 	"testing"
-	"time"
 )
 
 // TestSlixmppMAMAgainstBinary: slixmpp's XEP-0313 plugin reads the built
@@ -15,38 +10,15 @@ import (
 // a 'with' filter and the metadata, and the stanza-id a message arrives
 // with is its archive id.
 func TestSlixmppMAMAgainstBinary(t *testing.T) {
-	py := requireTool(t, "/usr/bin/python3")
-	if err := exec.Command(py, "-c", "import slixmpp").Run(); err != nil {
-		requireTool(t, "python3-slixmpp (import slixmpp failed)")
-	}
-	in := newInstance(t, "channel_binding = false\n")
-	in.start()
-	in.mustCLI("secret-1\n", "user", "add", "alice@localhost", "--password-stdin")
-	in.mustCLI("secret-1\n", "user", "add", "bob", "--password-stdin")
-
-	host, port, _ := strings.Cut(in.c2s, ":")
-	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, py, "testdata/slixmpp_mam.py", host, port, "localhost", "secret-1")
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("slixmpp script: %v\n%s\n%s\nserver log:\n%s", err, out, stderr.String(), in.logs)
-	}
+	in := newSlixmppInstance(t, "alice", "bob")
 	type bodies struct {
-		slixmppStep
 		Bodies []string `json:"bodies"`
 	}
 	var res struct {
-		AliceLogin *string `json:"alice_login"`
-		BobLogin   *string `json:"bob_login"`
-		Features   struct {
-			slixmppStep
+		Features struct {
 			Features []string `json:"features"`
 		} `json:"features"`
 		Converse struct {
-			slixmppStep
 			StanzaID   string `json:"stanza_id"`
 			StanzaIDBy string `json:"stanza_id_by"`
 		} `json:"converse"`
@@ -58,28 +30,13 @@ func TestSlixmppMAMAgainstBinary(t *testing.T) {
 		Backward bodies `json:"backward"`
 		With     bodies `json:"with"`
 		Metadata struct {
-			slixmppStep
 			Start string `json:"start"`
 			End   string `json:"end"`
 		} `json:"metadata"`
 		Bob bodies `json:"bob"`
 	}
-	if err := json.Unmarshal(out, &res); err != nil {
-		t.Fatalf("slixmpp output %q: %v\n%s", out, err, stderr.String())
-	}
-	t.Logf("slixmpp saw: %s", out)
-	if res.AliceLogin != nil || res.BobLogin != nil {
-		t.Fatalf("login failed: alice=%v bob=%v\n%s", deref(res.AliceLogin), deref(res.BobLogin), in.logs)
-	}
-	for name, s := range map[string]slixmppStep{
-		"features": res.Features.slixmppStep, "converse": res.Converse.slixmppStep, "all": res.All.slixmppStep,
-		"forward": res.Forward.slixmppStep, "backward": res.Backward.slixmppStep, "with": res.With.slixmppStep,
-		"metadata": res.Metadata.slixmppStep, "bob": res.Bob.slixmppStep,
-	} {
-		if s.Error != "" {
-			t.Errorf("%s step failed in slixmpp: %s", name, s.Error)
-		}
-	}
+	// runSlixmpp fails the test for any step with an error.
+	runSlixmpp(t, in, "slixmpp_mam.py", &res)
 	if !slices.Contains(res.Features.Features, "urn:xmpp:mam:2") || !slices.Contains(res.Features.Features, "urn:xmpp:mam:2#extended") {
 		t.Errorf("account features: %v", res.Features.Features)
 	}

@@ -223,18 +223,7 @@ func (e *Extension) retract(owner xmppd.JID, node string, ret *wire.Element) err
 		return pubsubError(stanza.Modify, stanza.BadRequest, "item-required", "retract needs an item")
 	}
 	notifyAttr, notifySet := parseBool(ret.Attr("notify"))
-	unlock := e.owner.lock(owner)
-	defer unlock()
-	var cfg nodeConfig
-	err := e.db.Update(func(tx *store.Tx) error {
-		t := newNodeTx(tx)
-		rec, ok, err := t.node(owner, node)
-		if err != nil {
-			return err
-		}
-		if !ok {
-			return errNoNode(node)
-		}
+	return e.withNode(owner, node, func(t nodeTx, rec *nodeRecord) error {
 		for _, id := range ids {
 			if !slices.Contains(rec.Items, id) {
 				return xmppd.StanzaError(stanza.Cancel, stanza.ItemNotFound, "no item "+id+" in node "+node)
@@ -246,27 +235,23 @@ func (e *Extension) retract(owner xmppd.JID, node string, ret *wire.Element) err
 			}
 		}
 		rec.Items = slices.DeleteFunc(rec.Items, func(s string) bool { return slices.Contains(ids, s) })
-		cfg = rec.Config
-		return t.putNode(owner, node, rec)
-	})
-	if err != nil {
-		return err
-	}
-	for _, id := range ids {
-		xmppd.RunHook(e.srv, xmppd.PEPPublished, &xmppd.PEPEvent{Owner: owner, Node: node, ItemID: id, Retracted: true})
-	}
-	notify := cfg.NotifyRetract
-	if notifySet {
-		notify = notifyAttr
-	}
-	if notify {
-		ev := wire.NewElement("items", NSEvent, wire.Attr{Name: "node", Value: node})
+		return t.putNode(owner, node, *rec)
+	}, func(cfg nodeConfig) {
 		for _, id := range ids {
-			ev.Append(wire.NewElement("retract", NSEvent, wire.Attr{Name: "id", Value: id}))
+			xmppd.RunHook(e.srv, xmppd.PEPPublished, &xmppd.PEPEvent{Owner: owner, Node: node, ItemID: id, Retracted: true})
 		}
-		e.notify(owner, node, cfg, ev.AppendXML(nil), time.Time{})
-	}
-	return nil
+		notify := cfg.NotifyRetract
+		if notifySet {
+			notify = notifyAttr
+		}
+		if notify {
+			ev := wire.NewElement("items", NSEvent, wire.Attr{Name: "node", Value: node})
+			for _, id := range ids {
+				ev.Append(wire.NewElement("retract", NSEvent, wire.Attr{Name: "id", Value: id}))
+			}
+			e.notify(owner, node, cfg, ev.AppendXML(nil), time.Time{})
+		}
+	})
 }
 
 // create makes a node explicitly (XEP-0060 §8.1), with an optional
@@ -486,60 +471,60 @@ func (e *Extension) configure(owner xmppd.JID, node string, act *wire.Element) e
 	if f.FormType != "" && f.FormType != NSNodeConfig {
 		return xmppd.StanzaError(stanza.Modify, stanza.BadRequest, "configure FORM_TYPE must be "+NSNodeConfig)
 	}
-	unlock := e.owner.lock(owner)
-	defer unlock()
-	return e.db.Update(func(tx *store.Tx) error {
-		t := newNodeTx(tx)
-		rec, ok, err := t.node(owner, node)
-		if err != nil {
-			return err
-		}
-		if !ok {
-			return errNoNode(node)
-		}
+	return e.withNode(owner, node, func(t nodeTx, rec *nodeRecord) error {
 		if f.Type == "cancel" {
 			return nil
 		}
 		if err := rec.Config.apply(f); err != nil {
 			return xmppd.StanzaError(stanza.Modify, stanza.NotAcceptable, err.Error())
 		}
-		if _, err := t.trim(owner, node, &rec, e.limit(rec.Config)); err != nil {
+		if _, err := t.trim(owner, node, rec, e.limit(rec.Config)); err != nil {
 			return err
 		}
-		return t.putNode(owner, node, rec)
-	})
+		return t.putNode(owner, node, *rec)
+	}, nil)
 }
 
 // deleteNode drops a node and tells subscribers (XEP-0060 §8.4).
 func (e *Extension) deleteNode(owner xmppd.JID, node string) error {
-	unlock := e.owner.lock(owner)
-	defer unlock()
-	var cfg nodeConfig
-	err := e.db.Update(func(tx *store.Tx) error {
-		t := newNodeTx(tx)
-		rec, ok, err := t.node(owner, node)
-		if err != nil {
-			return err
-		}
-		if !ok {
-			return errNoNode(node)
-		}
-		cfg = rec.Config
+	return e.withNode(owner, node, func(t nodeTx, _ *nodeRecord) error {
 		return t.deleteNode(owner, node)
+	}, func(cfg nodeConfig) {
+		e.nodeGone(owner, node, cfg, "delete")
 	})
-	if err != nil {
-		return err
-	}
-	xmppd.RunHook(e.srv, xmppd.PEPPublished, &xmppd.PEPEvent{Owner: owner, Node: node, Retracted: true})
-	if cfg.NotifyDelete {
-		ev := wire.NewElement("delete", NSEvent, wire.Attr{Name: "node", Value: node})
-		e.notify(owner, node, cfg, ev.AppendXML(nil), time.Time{})
-	}
-	return nil
 }
 
 // purge drops every item of a node (XEP-0060 §8.5).
 func (e *Extension) purge(owner xmppd.JID, node string) error {
+	return e.withNode(owner, node, func(t nodeTx, rec *nodeRecord) error {
+		if err := t.items.DeleteOwner(itemsOwner(owner, node)); err != nil {
+			return err
+		}
+		rec.Items = nil
+		return t.putNode(owner, node, *rec)
+	}, func(cfg nodeConfig) {
+		e.nodeGone(owner, node, cfg, "purge")
+	})
+}
+
+// nodeGone announces that every item of a node went, with the node
+// (event "delete") or without it ("purge"): to other extensions through
+// xmppd.PEPPublished and, with notify_delete, to subscribers.
+func (e *Extension) nodeGone(owner xmppd.JID, node string, cfg nodeConfig, event string) {
+	xmppd.RunHook(e.srv, xmppd.PEPPublished, &xmppd.PEPEvent{Owner: owner, Node: node, Retracted: true})
+	if cfg.NotifyDelete {
+		ev := wire.NewElement(event, NSEvent, wire.Attr{Name: "node", Value: node})
+		e.notify(owner, node, cfg, ev.AppendXML(nil), time.Time{})
+	}
+}
+
+// withNode changes an existing node of owner: under the owner's lock, in
+// one write transaction, it loads the node (errNoNode when there is none)
+// and runs change on it; change writes back what it altered. Once that
+// has committed, announce (if not nil) gets the node's configuration as
+// change left it, still under the lock, so that notifications go out in
+// commit order (ownerLocks).
+func (e *Extension) withNode(owner xmppd.JID, node string, change func(t nodeTx, rec *nodeRecord) error, announce func(cfg nodeConfig)) error {
 	unlock := e.owner.lock(owner)
 	defer unlock()
 	var cfg nodeConfig
@@ -552,20 +537,17 @@ func (e *Extension) purge(owner xmppd.JID, node string) error {
 		if !ok {
 			return errNoNode(node)
 		}
-		cfg = rec.Config
-		if err := t.items.DeleteOwner(itemsOwner(owner, node)); err != nil {
+		if err := change(t, &rec); err != nil {
 			return err
 		}
-		rec.Items = nil
-		return t.putNode(owner, node, rec)
+		cfg = rec.Config
+		return nil
 	})
 	if err != nil {
 		return err
 	}
-	xmppd.RunHook(e.srv, xmppd.PEPPublished, &xmppd.PEPEvent{Owner: owner, Node: node, Retracted: true})
-	if cfg.NotifyDelete {
-		ev := wire.NewElement("purge", NSEvent, wire.Attr{Name: "node", Value: node})
-		e.notify(owner, node, cfg, ev.AppendXML(nil), time.Time{})
+	if announce != nil {
+		announce(cfg)
 	}
 	return nil
 }

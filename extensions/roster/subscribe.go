@@ -130,22 +130,9 @@ func (e *Extension) outUnsubscribe(user, contact xmppd.JID, orig *wire.Stanza) e
 // unavailable presence from the user's resources.
 func (e *Extension) outUnsubscribed(user, contact xmppd.JID, orig *wire.Stanza) error {
 	var hadPending, wasSubscribed bool
-	err := e.mutate(user, func(t rtx) ([]push, error) {
-		var err error
-		if hadPending, err = t.dropPending(user, contact); err != nil {
-			return nil, err
-		}
-		it, exists, err := t.get(user, contact)
-		if err != nil || !exists || !hasFrom(it.Sub) {
-			return nil, err
-		}
-		wasSubscribed = true
-		it.Sub = withoutFrom(it.Sub)
-		ver, err := t.put(user, contact, it)
-		if err != nil {
-			return nil, err
-		}
-		return []push{{contact: contact, item: &it, ver: ver}}, nil
+	err := e.mutate(user, func(t rtx) (pushes []push, err error) {
+		pushes, hadPending, wasSubscribed, err = t.cancelFrom(user, contact)
+		return pushes, err
 	})
 	if err != nil {
 		return err
@@ -157,6 +144,27 @@ func (e *Extension) outUnsubscribed(user, contact xmppd.JID, orig *wire.Stanza) 
 		e.sendUnavailableOf(user, contact)
 	}
 	return nil
+}
+
+// cancelFrom drops contact's pending request to owner, if any, and ends
+// contact's subscription to owner's presence: the roster change both when
+// owner sends unsubscribed (RFC 6121 §3.2.2) and when contact's
+// unsubscribe reaches owner (§3.3.3). It reports whether there was a
+// request and a subscription to cancel; pushes holds owner's changed item.
+func (t rtx) cancelFrom(owner, contact xmppd.JID) (pushes []push, hadPending, wasSubscribed bool, err error) {
+	if hadPending, err = t.dropPending(owner, contact); err != nil {
+		return nil, false, false, err
+	}
+	it, exists, err := t.get(owner, contact)
+	if err != nil || !exists || !hasFrom(it.Sub) {
+		return nil, hadPending, false, err
+	}
+	it.Sub = withoutFrom(it.Sub)
+	ver, err := t.put(owner, contact, it)
+	if err != nil {
+		return nil, hadPending, false, err
+	}
+	return []push{{contact: contact, item: &it, ver: ver}}, hadPending, true, nil
 }
 
 // routeSub routes a subscription stanza from a user's bare JID to a
@@ -294,22 +302,9 @@ func (e *Extension) inSubscribed(owner, from xmppd.JID, p *xmppd.Packet) error {
 // longer owe it presence: it gets their unavailable presence.
 func (e *Extension) inUnsubscribe(owner, from xmppd.JID, p *xmppd.Packet) error {
 	var hadPending, wasSubscribed bool
-	err := e.mutate(owner, func(t rtx) ([]push, error) {
-		var err error
-		if hadPending, err = t.dropPending(owner, from); err != nil {
-			return nil, err
-		}
-		it, exists, err := t.get(owner, from)
-		if err != nil || !exists || !hasFrom(it.Sub) {
-			return nil, err
-		}
-		wasSubscribed = true
-		it.Sub = withoutFrom(it.Sub)
-		ver, err := t.put(owner, from, it)
-		if err != nil {
-			return nil, err
-		}
-		return []push{{contact: from, item: &it, ver: ver}}, nil
+	err := e.mutate(owner, func(t rtx) (pushes []push, err error) {
+		pushes, hadPending, wasSubscribed, err = t.cancelFrom(owner, from)
+		return pushes, err
 	}, func() {
 		if hadPending || wasSubscribed {
 			e.deliverInterested(owner, p.Stanza.Rewrite(nil, owner.String(), from.String()))

@@ -19,7 +19,8 @@
 //
 //	domain   = "localhost"
 //	data_dir = "./xmppd-data"
-//	[c2s]    listen = "0.0.0.0:5222", direct_tls_listen = "0.0.0.0:5223"
+//	[c2s]    listen = "0.0.0.0:5222", direct_tls_listen = "0.0.0.0:5223",
+//	         resume_timeout = "5m", max_unacked = 1000
 //	[tls]    cert_file = "", key_file = ""
 //	[http]   listen = "0.0.0.0:5280", public_url = "http://localhost:5280"
 //	[auth]   scram_iterations = 10000, allow_plain = true,
@@ -83,6 +84,13 @@ type Config struct {
 type C2S struct {
 	Listen          string `toml:"listen"`            // STARTTLS
 	DirectTLSListen string `toml:"direct_tls_listen"` // TLS from the first byte
+	// ResumeTimeout is how long a XEP-0198 session whose connection broke
+	// is kept for resumption; "0s" offers acks but no resumption.
+	ResumeTimeout Duration `toml:"resume_timeout"`
+	// MaxUnacked bounds the stanzas a XEP-0198 session holds unacknowledged
+	// (connected or waiting for resumption); beyond it the session ends and
+	// what it holds is rerouted (offline storage, errors to senders).
+	MaxUnacked int `toml:"max_unacked"`
 }
 
 // TLS names the certificate and key. Both empty: a self-signed certificate
@@ -164,9 +172,10 @@ func Default() *Config {
 	return &Config{
 		Domain:  "localhost",
 		DataDir: "./xmppd-data",
-		C2S:     C2S{Listen: "0.0.0.0:5222", DirectTLSListen: "0.0.0.0:5223"},
-		HTTP:    HTTP{Listen: "0.0.0.0:5280", PublicURL: "http://localhost:5280"},
-		Auth:    Auth{SCRAMIterations: 10000, AllowPlain: true, ChannelBinding: true},
+		C2S: C2S{Listen: "0.0.0.0:5222", DirectTLSListen: "0.0.0.0:5223",
+			ResumeTimeout: Duration{5 * time.Minute}, MaxUnacked: 1000},
+		HTTP: HTTP{Listen: "0.0.0.0:5280", PublicURL: "http://localhost:5280"},
+		Auth: Auth{SCRAMIterations: 10000, AllowPlain: true, ChannelBinding: true},
 		Limits: Limits{
 			MaxStanzaSize:          256 * KB,
 			ReadRate:               1 * MB,

@@ -81,10 +81,11 @@ func TestDefault(t *testing.T) {
 	want := &Config{
 		Domain:  "localhost",
 		DataDir: "./xmppd-data",
-		C2S:     C2S{Listen: "0.0.0.0:5222", DirectTLSListen: "0.0.0.0:5223"},
-		TLS:     TLS{},
-		HTTP:    HTTP{Listen: "0.0.0.0:5280", PublicURL: "http://localhost:5280"},
-		Auth:    Auth{SCRAMIterations: 10000, AllowPlain: true, ChannelBinding: true},
+		C2S: C2S{Listen: "0.0.0.0:5222", DirectTLSListen: "0.0.0.0:5223",
+			ResumeTimeout: Duration{5 * time.Minute}, MaxUnacked: 1000},
+		TLS:  TLS{},
+		HTTP: HTTP{Listen: "0.0.0.0:5280", PublicURL: "http://localhost:5280"},
+		Auth: Auth{SCRAMIterations: 10000, AllowPlain: true, ChannelBinding: true},
 		Limits: Limits{
 			MaxStanzaSize:          256_000,
 			ReadRate:               1_000_000,
@@ -141,6 +142,8 @@ data_dir = "/var/lib/xmppd"
 [c2s]
 listen            = "[::]:15222"
 direct_tls_listen = ""
+resume_timeout    = "90s"
+max_unacked       = 200
 
 [tls]
 cert_file = '`+cert+`'
@@ -185,7 +188,7 @@ domain = "rooms.example.com"
 	want := &Config{
 		Domain:  "example.com",
 		DataDir: "/var/lib/xmppd",
-		C2S:     C2S{Listen: "[::]:15222"},
+		C2S:     C2S{Listen: "[::]:15222", ResumeTimeout: Duration{90 * time.Second}, MaxUnacked: 200},
 		TLS:     TLS{CertFile: cert, KeyFile: key},
 		HTTP:    HTTP{Listen: "127.0.0.1:8080", PublicURL: "https://chat.example.com/xmpp"},
 		Auth:    Auth{SCRAMIterations: 4096},
@@ -502,6 +505,8 @@ func TestValidate(t *testing.T) {
 		{"zero logins ip", func(c *Config) { c.Limits.FailedLoginsPerIP = -3 }, `limits.failed_logins_per_ip: must be at least 1, got -3`},
 		{"zero resources", func(c *Config) { c.Limits.MaxResourcesPerUser = 0 }, `limits.max_resources_per_user: must be at least 1, got 0`},
 		{"zero offline", func(c *Config) { c.Limits.OfflineMessages = 0 }, `limits.offline_messages: must be at least 1, got 0`},
+		{"negative resume_timeout", func(c *Config) { c.C2S.ResumeTimeout = Duration{-time.Second} }, `c2s.resume_timeout: must not be negative ("0s" turns resumption off)`},
+		{"zero max_unacked", func(c *Config) { c.C2S.MaxUnacked = 0 }, `c2s.max_unacked: must be at least 1, got 0`},
 		{"log level", func(c *Config) { c.Log.Level = "verbose" }, `log.level: "verbose" is not one of debug, info, warn, error`},
 		{"log format", func(c *Config) { c.Log.Format = "xml" }, `log.format: "xml" is not one of text, json`},
 		{"long socket", func(c *Config) { c.Admin.Socket = "/" + strings.Repeat("s", 110) }, `admin.socket: admin socket path "/` + strings.Repeat("s", 110) + `" is 111 bytes; unix sockets allow at most 103, set admin.socket to a shorter path`},
@@ -525,6 +530,7 @@ func TestValidate(t *testing.T) {
 		func(c *Config) { c.Domain = "a-b.c0" },
 		func(c *Config) { c.HTTP.PublicURL = "https://chat.example.com:8443/xmpp/" },
 		func(c *Config) { c.Limits.ReadRate = 0 },
+		func(c *Config) { c.C2S.ResumeTimeout = Duration{} }, // acks without resumption
 		func(c *Config) { c.Limits.MaxStanzaSize, c.Limits.OutboundQueue = 10000, 10000 },
 	} {
 		c := Default()

@@ -51,6 +51,13 @@ func (c *Config) Validate() error {
 		}
 	}
 
+	if c.C2S.ResumeTimeout.Duration < 0 {
+		return c.Errorf("c2s.resume_timeout", "must not be negative (\"0s\" turns resumption off)")
+	}
+	if c.C2S.MaxUnacked < 1 {
+		return c.Errorf("c2s.max_unacked", "must be at least 1, got %d", c.C2S.MaxUnacked)
+	}
+
 	if err := c.validTLS(); err != nil {
 		return err
 	}

@@ -94,6 +94,7 @@ type Reader struct {
 	endAt int   // offset of the '<' of the end tag being scanned
 
 	sticky error // io.EOF, io.ErrUnexpectedEOF or *Error: the stream is over
+	closed bool  // the peer sent </stream:stream> (not merely a closed connection)
 	p      parser
 }
 
@@ -104,6 +105,11 @@ func NewReader(src io.Reader, lim Limits) *Reader {
 	r.p.lim = r.lim
 	return r
 }
+
+// PeerClosed reports whether Next returned io.EOF because the peer sent
+// </stream:stream>, rather than because the connection ended between
+// elements (XEP-0198 keeps a session for resumption only in that case).
+func (r *Reader) PeerClosed() bool { return r.closed }
 
 // Buffered returns the number of bytes read from the source but not yet
 // consumed.
@@ -469,6 +475,7 @@ func (r *Reader) split() (int, error) {
 				goto more
 			}
 			if isStreamEnd(b[2:i+k]) && i+k <= r.lim.MaxStanzaSize {
+				r.closed = true
 				return 0, io.EOF
 			}
 			return 0, r.fail(i+k, newErr(NotWellFormed, "unexpected end tag </%s> at stream level", truncate(b[2:i+k])))

@@ -358,6 +358,30 @@ func TestNextEOF(t *testing.T) {
 	}
 }
 
+// PeerClosed tells </stream:stream> from a connection that just ended
+// (XEP-0198 hibernates a session only in the second case).
+func TestPeerClosed(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want bool
+	}{
+		{"<presence/></stream:stream>", true},
+		{"<presence/></stream>", true},
+		{"<presence/>", false},
+		{"<presence/>\n", false},
+	} {
+		r := NewReader(strings.NewReader(tc.in), Limits{})
+		var st Stanza
+		var err error
+		for err == nil {
+			err = r.Next(&st)
+		}
+		if err != io.EOF || r.PeerClosed() != tc.want {
+			t.Errorf("%q: %v, PeerClosed %v; want io.EOF, %v", tc.in, err, r.PeerClosed(), tc.want)
+		}
+	}
+}
+
 // countingReader serves n bytes of a repeated pattern and counts reads.
 type countingReader struct {
 	prefix   string

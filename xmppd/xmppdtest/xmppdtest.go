@@ -13,7 +13,9 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -123,6 +125,16 @@ type Client struct {
 	JID     jid.JID
 	in      chan *wire.Element
 	errc    chan error
+	raw     net.Conn
+
+	// ResumeAnswer is the server's <resumed/> or <failed/> when the client
+	// logged in with DialOptions.Resume.
+	ResumeAnswer *wire.Element
+
+	// XEP-0198, client side: counting starts at <enabled/> (or <resumed/>).
+	smOn      atomic.Bool
+	smH       atomic.Uint32
+	smAutoAck atomic.Bool
 }
 
 // DialOptions choose how a client logs in.
@@ -130,7 +142,20 @@ type DialOptions struct {
 	Resource   string
 	Mechanisms []sasl.Mechanism // default SCRAM-SHA-256
 	DirectTLS  bool
+	// Resume, if set, sends XEP-0198 <resume/> instead of binding; the
+	// answer is in Client.ResumeAnswer. After <failed/> the client binds
+	// Resource on the same stream, as a real client would.
+	Resume *SMResume
 }
+
+// SMResume is what a client resuming a XEP-0198 session sends.
+type SMResume struct {
+	PrevID string
+	H      uint32 // stanzas the client handled on the old stream
+}
+
+// NSSM is the XEP-0198 namespace.
+const NSSM = "urn:xmpp:sm:3"
 
 // Login connects user with password, failing the test on error.
 func (s *Server) Login(t testing.TB, user, password string) *Client {
@@ -172,7 +197,12 @@ func DialAddr(t testing.TB, addr, domain, user, password string, o DialOptions) 
 	if len(mechs) == 0 {
 		mechs = []sasl.Mechanism{sasl.ScramSha256}
 	}
-	features = append(features, xmpp.SASL("", password, mechs...), bindResource(o.Resource))
+	var answer *wire.Element
+	if o.Resume != nil {
+		features = append(features, xmpp.SASL("", password, mechs...), smResume(o, &answer))
+	} else {
+		features = append(features, xmpp.SASL("", password, mechs...), bindResource(o.Resource))
+	}
 	origin, err := jid.New(user, domain, o.Resource)
 	if err != nil {
 		return nil, err
@@ -184,7 +214,11 @@ func DialAddr(t testing.TB, addr, domain, user, password string, o DialOptions) 
 		raw.Close()
 		return nil, err
 	}
-	c := &Client{t: t, Session: sess, JID: sess.LocalAddr(), in: make(chan *wire.Element, 256), errc: make(chan error, 1)}
+	c := &Client{t: t, Session: sess, JID: sess.LocalAddr(), in: make(chan *wire.Element, 256), errc: make(chan error, 1), raw: raw, ResumeAnswer: answer}
+	if answer != nil && answer.Name == "resumed" {
+		c.smOn.Store(true)
+		c.smH.Store(o.Resume.H)
+	}
 	go c.readLoop()
 	t.Cleanup(func() { _ = sess.Close(); _ = sess.Conn().Close() })
 	return c, nil
@@ -239,6 +273,100 @@ func bindResource(resource string) xmpp.StreamFeature {
 	}
 }
 
+// smResume is a client-side XEP-0198 feature that resumes a session
+// instead of binding, and binds after <failed/>.
+func smResume(o DialOptions, answer **wire.Element) xmpp.StreamFeature {
+	return xmpp.StreamFeature{
+		Name:      xml.Name{Space: NSSM, Local: "sm"},
+		Necessary: xmpp.Authn,
+		Parse: func(ctx context.Context, d *xml.Decoder, start *xml.StartElement) (bool, interface{}, error) {
+			return true, nil, d.Skip()
+		},
+		Negotiate: func(ctx context.Context, s *xmpp.Session, _ interface{}) (xmpp.SessionState, io.ReadWriter, error) {
+			req := "<resume xmlns='" + NSSM + "' previd='" + string(wire.AppendEscaped(nil, o.Resume.PrevID)) +
+				"' h='" + strconv.FormatUint(uint64(o.Resume.H), 10) + "'/>"
+			if _, err := s.Conn().Write([]byte(req)); err != nil {
+				return 0, nil, err
+			}
+			r := s.TokenReader()
+			d := xml.NewTokenDecoder(r)
+			var el *wire.Element
+			for el == nil {
+				tok, err := d.Token()
+				if err != nil {
+					r.Close()
+					return 0, nil, err
+				}
+				if start, ok := tok.(xml.StartElement); ok {
+					if el, err = decodeElement(d, start); err != nil {
+						r.Close()
+						return 0, nil, err
+					}
+				}
+			}
+			r.Close()
+			*answer = el
+			if el.Name == "resumed" {
+				return xmpp.Ready, nil, nil
+			}
+			return bindResource(o.Resource).Negotiate(ctx, s, nil)
+		},
+	}
+}
+
+// EnableSM sends XEP-0198 <enable/> and returns the server's <enabled/>
+// (or <failed/>).
+func (c *Client) EnableSM(resume bool) *wire.Element {
+	c.t.Helper()
+	if resume {
+		c.Send("<enable xmlns='" + NSSM + "' resume='true'/>")
+	} else {
+		c.Send("<enable xmlns='" + NSSM + "'/>")
+	}
+	return c.Expect("<enabled/>", func(el *wire.Element) bool {
+		return el.NS == NSSM && (el.Name == "enabled" || el.Name == "failed")
+	})
+}
+
+// SMHandled returns how many stanzas the client received since stream
+// management was enabled (its h), counted as they arrive, before Next or
+// Expect hand them out.
+func (c *Client) SMHandled() uint32 { return c.smH.Load() }
+
+// SetSMAutoAck makes the client answer every <r/> with <a h/> at once
+// (off by default: a test acks with AckSM when it wants to).
+func (c *Client) SetSMAutoAck(on bool) { c.smAutoAck.Store(on) }
+
+// AckSM sends <a h/> with everything received so far.
+func (c *Client) AckSM() {
+	c.t.Helper()
+	c.Send("<a xmlns='" + NSSM + "' h='" + strconv.FormatUint(uint64(c.smH.Load()), 10) + "'/>")
+}
+
+// Drain returns the elements still received until the stream ends (after
+// Drop, what the client read before its connection went).
+func (c *Client) Drain(timeout time.Duration) []*wire.Element {
+	c.t.Helper()
+	var els []*wire.Element
+	deadline := time.After(timeout)
+	for {
+		select {
+		case el, ok := <-c.in:
+			if !ok {
+				return els
+			}
+			els = append(els, el)
+		case <-deadline:
+			c.t.Fatalf("%s: stream still open after %v", c.JID, timeout)
+			return nil
+		}
+	}
+}
+
+// Drop cuts the TCP connection without closing the stream (a phone losing
+// its network).
+func (c *Client) Drop() { _ = c.raw.Close() }
+
 // readLoop turns every top-level element into a wire.Element.
 func (c *Client) readLoop() {
 	d := xml.NewTokenDecoder(c.Session.TokenReader())
@@ -258,6 +386,14 @@ func (c *Client) readLoop() {
 			c.errc <- err
 			close(c.in)
 			return
+		}
+		switch {
+		case el.NS == NSSM && (el.Name == "enabled" || el.Name == "resumed"):
+			c.smOn.Store(true)
+		case el.NS == NSSM && el.Name == "r" && c.smAutoAck.Load():
+			_, _ = c.Session.Conn().Write([]byte("<a xmlns='" + NSSM + "' h='" + strconv.FormatUint(uint64(c.smH.Load()), 10) + "'/>"))
+		case c.smOn.Load() && (el.Name == "message" || el.Name == "presence" || el.Name == "iq"):
+			c.smH.Add(1)
 		}
 		c.in <- el
 	}

@@ -9,35 +9,10 @@ laptop's full JID; <private/> suppressing the copy. Prints one JSON object
 with what each step observed; the Go test asserts on it.
 """
 import asyncio
-import json
-import ssl
-import sys
 
-import slixmpp
+from xmpptest_common import DOMAIN, TIMEOUT, finish, login, make, report, start, step
 
-HOST, PORT, DOMAIN, PASSWORD = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
-TIMEOUT = 10
-
-
-def make(user, resource):
-    c = slixmpp.ClientXMPP(f"{user}@{DOMAIN}/{resource}", PASSWORD)
-    c.ssl_context.check_hostname = False
-    c.ssl_context.verify_mode = ssl.CERT_NONE
-    for p in ("xep_0030", "xep_0297", "xep_0280"):
-        c.register_plugin(p)
-    return c
-
-
-async def start(c):
-    loop = asyncio.get_running_loop()
-    started, failed = loop.create_future(), loop.create_future()
-    c.add_event_handler("session_start", lambda _: started.done() or started.set_result(True))
-    c.add_event_handler("failed_all_auth", lambda _: failed.done() or failed.set_result("auth failed"))
-    c.connect((HOST, PORT), force_starttls=True)
-    done, _ = await asyncio.wait([started, failed], timeout=TIMEOUT, return_when=asyncio.FIRST_COMPLETED)
-    if started in done:
-        return None
-    return failed.result() if failed in done else "timeout"
+PLUGINS = ("xep_0030", "xep_0297", "xep_0280")
 
 
 def queue_events(c, event):
@@ -54,11 +29,10 @@ def queue_events(c, event):
 
 async def main():
     out = {}
-    laptop, phone, bob = make("alice", "laptop"), make("alice", "phone"), make("bob", "bot")
-    for name, c in (("laptop", laptop), ("phone", phone), ("bob", bob)):
-        out[name + "_login"] = await start(c)
-    if any(out[k] for k in ("laptop_login", "phone_login", "bob_login")):
-        print(json.dumps(out))
+    laptop, phone = make("alice", PLUGINS, "laptop"), make("alice", PLUGINS, "phone")
+    bob = make("bob", PLUGINS)
+    if not await login(out, laptop=start(laptop), phone=start(phone), bob=start(bob)):
+        report(out)
         return
 
     sent = queue_events(phone, "carbon_sent")
@@ -66,12 +40,6 @@ async def main():
     laptop_msgs, bob_msgs = asyncio.Queue(), asyncio.Queue()
     laptop.add_event_handler("message", lambda m: m["body"] and laptop_msgs.put_nowait(m["body"]))
     bob.add_event_handler("message", lambda m: m["body"] and bob_msgs.put_nowait(m["body"]))
-
-    async def step(name, coro):
-        try:
-            out[name] = await asyncio.wait_for(coro, TIMEOUT)
-        except Exception as e:  # noqa: BLE001 - record what went wrong
-            out[name] = {"error": repr(e)}
 
     async def feature():
         info = await laptop.plugin["xep_0030"].get_info(jid=DOMAIN, timeout=TIMEOUT)
@@ -105,16 +73,11 @@ async def main():
         bob_got = [await bob_msgs.get(), await bob_msgs.get()]
         return {"bob_got": bob_got, "next_carbon": await sent.get()}
 
-    await step("feature", feature())
-    await step("enable", enable())
-    await step("sent", sent_copy())
-    await step("received", received_copy())
-    await step("private", private())
+    for name, coro in (("feature", feature()), ("enable", enable()), ("sent", sent_copy()),
+                       ("received", received_copy()), ("private", private())):
+        await step(out, name, coro)
 
-    for c in (laptop, phone, bob):
-        c.disconnect()
-    await asyncio.sleep(0.2)
-    print(json.dumps(out))
+    await finish(out, laptop, phone, bob)
 
 
 asyncio.run(main())

@@ -6,47 +6,21 @@ exercise chat, roster, ping, version, disco and vCard. Prints one JSON
 object with what each step observed; the Go test asserts on it.
 """
 import asyncio
-import json
-import ssl
-import sys
 import xml.etree.ElementTree as ET
 
-import slixmpp
+from xmpptest_common import DOMAIN, TIMEOUT, finish, login, make, report, start, step
 
-HOST, PORT, DOMAIN, PASSWORD = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
-TIMEOUT = 10
-
-
-def make(user):
-    c = slixmpp.ClientXMPP(f"{user}@{DOMAIN}/bot", PASSWORD)
-    c.ssl_context.check_hostname = False
-    c.ssl_context.verify_mode = ssl.CERT_NONE
-    for p in ("xep_0030", "xep_0054", "xep_0092", "xep_0199"):
-        c.register_plugin(p)
-    return c
-
-
-async def start(c):
-    started = asyncio.get_running_loop().create_future()
-    failed = asyncio.get_running_loop().create_future()
-    c.add_event_handler("session_start", lambda _: started.done() or started.set_result(True))
-    c.add_event_handler("failed_all_auth", lambda _: failed.done() or failed.set_result("auth failed"))
-    c.connect((HOST, PORT), force_starttls=True)
-    done, _ = await asyncio.wait([started, failed], timeout=TIMEOUT, return_when=asyncio.FIRST_COMPLETED)
-    if started in done:
-        return None
-    return failed.result() if failed in done else "timeout"
+PLUGINS = ("xep_0030", "xep_0054", "xep_0092", "xep_0199")
 
 
 async def main():
     out = {}
-    alice, bob = make("alice"), make("bob")
-    out["alice_login"] = await start(alice)
-    out["bob_login"] = await start(bob)
+    alice, bob = make("alice", PLUGINS), make("bob", PLUGINS)
+    ok = await login(out, alice=start(alice), bob=start(bob))
     out["alice_jid"] = str(alice.boundjid)
     out["mechanism"] = alice.plugin["feature_mechanisms"].mech.name if alice.plugin["feature_mechanisms"].mech else None
-    if out["alice_login"] or out["bob_login"]:
-        print(json.dumps(out))
+    if not ok:
+        report(out)
         return
 
     try:
@@ -71,12 +45,6 @@ async def main():
         out["echo_from"], out["echo_body"] = frm, body
     except asyncio.TimeoutError:
         out["echo_body"] = None
-
-    async def step(name, coro):
-        try:
-            out[name] = await coro
-        except Exception as e:  # noqa: BLE001
-            out[name] = "error: " + repr(e)
 
     async def ping():
         await alice.plugin["xep_0199"].ping(jid=DOMAIN, timeout=TIMEOUT)
@@ -106,15 +74,11 @@ async def main():
         return {"given": v["N"]["GIVEN"], "family": v["N"]["FAMILY"],
                 "tel": v["TEL"]["NUMBER"], "tz": v.xml.find("{vcard-temp}TZ").text}
 
-    await step("ping", ping())
-    await step("version", version())
-    await step("disco", disco())
-    await step("vcard", vcard())
+    # Each IQ is bounded; a failed step records "error: ...".
+    for name, coro in (("ping", ping()), ("version", version()), ("disco", disco()), ("vcard", vcard())):
+        await step(out, name, coro, timeout=None, text_errors=True)
 
-    alice.disconnect()
-    bob.disconnect()
-    await asyncio.sleep(0.2)
-    print(json.dumps(out))
+    await finish(out, alice, bob)
 
 
 asyncio.run(main())

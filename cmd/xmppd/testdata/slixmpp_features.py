@@ -11,18 +11,14 @@ it (TestSlixmppFeaturesAgainstBinary).
 """
 import asyncio
 import hashlib
-import json
 import signal
-import ssl
 import struct
-import sys
 import zlib
 
-import slixmpp
-from slixmpp.exceptions import IqError, IqTimeout
 from slixmpp.xmlstream import ElementBase
 
-HOST, PORT, DOMAIN, PASSWORD = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+from xmpptest_common import DOMAIN, finish, login, make, report, start, step, stop
+
 ALICE, BOB = f"alice@{DOMAIN}", f"bob@{DOMAIN}"
 TIMEOUT = 5        # one IQ or one awaited stanza
 STEP_TIMEOUT = 8   # one whole step
@@ -55,11 +51,7 @@ class Bot:
     """One slixmpp client and the log of everything it received."""
 
     def __init__(self, user):
-        c = slixmpp.ClientXMPP(f"{user}@{DOMAIN}/bot", PASSWORD)
-        c.ssl_context.check_hostname = False
-        c.ssl_context.verify_mode = ssl.CERT_NONE
-        for p in PLUGINS:
-            c.register_plugin(p)
+        c = make(user, PLUGINS)
         c["xep_0049"].register(Note)
         self.c = c
         self.presences, self.messages, self.errors, self.events = [], [], [], []
@@ -106,14 +98,9 @@ class Bot:
         return self.c.client_roster[bare]["subscription"]
 
     async def start(self):
-        loop = asyncio.get_running_loop()
-        started, failed = loop.create_future(), loop.create_future()
-        self.c.add_event_handler("session_start", lambda _: started.done() or started.set_result(True))
-        self.c.add_event_handler("failed_all_auth", lambda _: failed.done() or failed.set_result("auth failed"))
-        self.c.connect((HOST, PORT), force_starttls=True)
-        done, _ = await asyncio.wait([started, failed], timeout=TIMEOUT, return_when=asyncio.FIRST_COMPLETED)
-        if started not in done:
-            return failed.result() if failed in done else "timeout"
+        failed = await start(self.c, TIMEOUT)
+        if failed:
+            return failed
         # The caps (with urn:xmpp:avatar:metadata+notify from xep_0084) are
         # computed asynchronously after bind; have them ready before the
         # first presence carries them.
@@ -122,21 +109,7 @@ class Bot:
         return None
 
     async def stop(self):
-        loop = asyncio.get_running_loop()
-        gone = loop.create_future()
-        self.c.add_event_handler("disconnected", lambda _: gone.done() or gone.set_result(True))
-        self.c.disconnect()
-        await asyncio.wait_for(gone, TIMEOUT)
-
-
-def describe(e):
-    """One line for an exception; slixmpp's IQ errors name the condition."""
-    if isinstance(e, (IqError, IqTimeout)):
-        return f"{type(e).__name__}: {e.condition} {e.text or ''}".strip()
-    try:
-        return repr(e)
-    except Exception:  # noqa: BLE001 - some slixmpp objects fail to print
-        return type(e).__name__
+        await stop(self.c, TIMEOUT)
 
 
 async def wait_until(pred, timeout=TIMEOUT):
@@ -156,19 +129,14 @@ def last_status(bot, bare, status, since=0):
 async def main():
     out = {}
     alice, bob = Bot("alice"), Bot("bob")
-    out["alice_login"] = await alice.start()
-    out["bob_login"] = await bob.start()
-    if out["alice_login"] or out["bob_login"]:
-        print(json.dumps(out))
+    if not await login(out, alice=alice.start(), bob=bob.start()):
+        report(out)
         return
 
-    async def step(name, fn):
-        r = out.setdefault(name, {})
-        print(f"step {name}", file=sys.stderr, flush=True)
-        try:
-            await asyncio.wait_for(fn(r), STEP_TIMEOUT)
-        except Exception as e:  # noqa: BLE001 - record what happened, go on
-            r["error"] = describe(e)
+    # Each step fills in its own record r; what it recorded before an
+    # error stays beside the error.
+    async def run(name, fn):
+        await step(out, name, fn(out.setdefault(name, {})), STEP_TIMEOUT)
 
     # 1. Roster: alice asks, bob's slixmpp (auto_authorize and
     # auto_subscribe) approves and asks back, alice's approves.
@@ -313,19 +281,14 @@ async def main():
         vc = await bob.c["xep_0054"].get_vcard(ALICE, cached=False, timeout=TIMEOUT)
         r["vcard_photo_ok"] = vc["vcard_temp"]["PHOTO"]["BINVAL"] == img
 
-    await step("roster", roster)
-    await step("offline", offline)
-    await step("blocking", blocking)
-    await step("private", private)
-    await step("pep", pep)
-    await step("avatar", avatar)
+    await run("roster", roster)
+    await run("offline", offline)
+    await run("blocking", blocking)
+    await run("private", private)
+    await run("pep", pep)
+    await run("avatar", avatar)
 
-    for b in (alice, bob):
-        try:
-            await b.stop()
-        except Exception:  # noqa: BLE001 - the results are what matters
-            pass
-    print(json.dumps(out))
+    await finish(out, alice.c, bob.c, timeout=TIMEOUT)
 
 
 asyncio.run(main())

@@ -10,36 +10,12 @@ the id of what alice received. Prints one JSON object with what each step
 observed; the Go test asserts on it.
 """
 import asyncio
-import json
-import ssl
-import sys
 
-import slixmpp
 from slixmpp import JID
 
-HOST, PORT, DOMAIN, PASSWORD = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
-TIMEOUT = 10
+from xmpptest_common import DOMAIN, TIMEOUT, finish, login, make, report, start, step
 
-
-def make(user):
-    c = slixmpp.ClientXMPP(f"{user}@{DOMAIN}/bot", PASSWORD)
-    c.ssl_context.check_hostname = False
-    c.ssl_context.verify_mode = ssl.CERT_NONE
-    for p in ("xep_0030", "xep_0059", "xep_0297", "xep_0313", "xep_0359"):
-        c.register_plugin(p)
-    return c
-
-
-async def start(c):
-    loop = asyncio.get_running_loop()
-    started, failed = loop.create_future(), loop.create_future()
-    c.add_event_handler("session_start", lambda _: started.done() or started.set_result(True))
-    c.add_event_handler("failed_all_auth", lambda _: failed.done() or failed.set_result("auth failed"))
-    c.connect((HOST, PORT), force_starttls=True)
-    done, _ = await asyncio.wait([started, failed], timeout=TIMEOUT, return_when=asyncio.FIRST_COMPLETED)
-    if started in done:
-        return None
-    return failed.result() if failed in done else "timeout"
+PLUGINS = ("xep_0030", "xep_0059", "xep_0297", "xep_0313", "xep_0359")
 
 
 def body_of(result_msg):
@@ -48,19 +24,11 @@ def body_of(result_msg):
 
 async def main():
     out = {}
-    alice, bob = make("alice"), make("bob")
-    out["alice_login"] = await start(alice)
-    out["bob_login"] = await start(bob)
-    if out["alice_login"] or out["bob_login"]:
-        print(json.dumps(out))
+    alice, bob = make("alice", PLUGINS), make("bob", PLUGINS)
+    if not await login(out, alice=start(alice), bob=start(bob)):
+        report(out)
         return
     me = JID(f"alice@{DOMAIN}")
-
-    async def step(name, coro):
-        try:
-            out[name] = await asyncio.wait_for(coro, TIMEOUT)
-        except Exception as e:  # noqa: BLE001 - record what went wrong
-            out[name] = {"error": repr(e)}
 
     async def features():
         info = await alice.plugin["xep_0030"].get_info(jid=me, timeout=TIMEOUT)
@@ -106,19 +74,12 @@ async def main():
         iq = await bob.plugin["xep_0313"].retrieve(jid=JID(f"bob@{DOMAIN}"), timeout=TIMEOUT)
         return {"bodies": [body_of(m) for m in iq["mam"]["results"]]}
 
-    await step("features", features())
-    await step("converse", converse())
-    await step("all", retrieve_all())
-    await step("forward", page_forward())
-    await step("backward", page_backward())
-    await step("with", with_bob())
-    await step("metadata", metadata())
-    await step("bob", bob_archive())
+    for name, coro in (("features", features()), ("converse", converse()), ("all", retrieve_all()),
+                       ("forward", page_forward()), ("backward", page_backward()), ("with", with_bob()),
+                       ("metadata", metadata()), ("bob", bob_archive())):
+        await step(out, name, coro)
 
-    for c in (alice, bob):
-        c.disconnect()
-    await asyncio.sleep(0.2)
-    print(json.dumps(out, default=str))
+    await finish(out, alice, bob)
 
 
 asyncio.run(main())

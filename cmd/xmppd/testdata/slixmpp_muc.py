@@ -7,38 +7,14 @@ members-only room, alice kicks bob. Prints one JSON object with what each
 step observed; the Go test asserts on it.
 """
 import asyncio
-import json
-import ssl
-import sys
 
-import slixmpp
 from slixmpp.exceptions import PresenceError
 
-HOST, PORT, DOMAIN, PASSWORD = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
-TIMEOUT = 10
+from xmpptest_common import DOMAIN, TIMEOUT, finish, login, make, report, start, step
+
+PLUGINS = ("xep_0004", "xep_0030", "xep_0045")
 ROOM = f"interop@conference.{DOMAIN}"
 PRIVATE = f"private@conference.{DOMAIN}"
-
-
-def make(user):
-    c = slixmpp.ClientXMPP(f"{user}@{DOMAIN}/bot", PASSWORD)
-    c.ssl_context.check_hostname = False
-    c.ssl_context.verify_mode = ssl.CERT_NONE
-    for p in ("xep_0004", "xep_0030", "xep_0045"):
-        c.register_plugin(p)
-    return c
-
-
-async def start(c):
-    started = asyncio.get_running_loop().create_future()
-    failed = asyncio.get_running_loop().create_future()
-    c.add_event_handler("session_start", lambda _: started.done() or started.set_result(True))
-    c.add_event_handler("failed_all_auth", lambda _: failed.done() or failed.set_result("auth failed"))
-    c.connect((HOST, PORT), force_starttls=True)
-    done, _ = await asyncio.wait([started, failed], timeout=TIMEOUT, return_when=asyncio.FIRST_COMPLETED)
-    if started in done:
-        return None
-    return failed.result() if failed in done else "timeout"
 
 
 def codes(pres):
@@ -55,19 +31,11 @@ async def configure(c, room, fields):
 
 async def main():
     out = {}
-    alice, bob, carol = make("alice"), make("bob"), make("carol")
-    for name, c in (("alice", alice), ("bob", bob), ("carol", carol)):
-        out[name + "_login"] = await start(c)
-    if out["alice_login"] or out["bob_login"] or out["carol_login"]:
-        print(json.dumps(out))
+    alice, bob, carol = make("alice", PLUGINS), make("bob", PLUGINS), make("carol", PLUGINS)
+    if not await login(out, alice=start(alice), bob=start(bob), carol=start(carol)):
+        report(out)
         return
     muc_a, muc_b, muc_c = alice.plugin["xep_0045"], bob.plugin["xep_0045"], carol.plugin["xep_0045"]
-
-    async def step(name, coro):
-        try:
-            out[name] = await coro
-        except Exception as e:  # noqa: BLE001 - record what the server answered
-            out[name] = "error: " + repr(e)
 
     async def create():
         pres, subject, occupants, history = await muc_a.join_muc_wait(ROOM, "alice", timeout=TIMEOUT)
@@ -109,16 +77,13 @@ async def main():
         await muc_a.set_role(ROOM, "bob", "none", reason="interop", timeout=TIMEOUT)
         return await asyncio.wait_for(got, TIMEOUT)
 
-    await step("create", create())
-    await step("bob_join", bob_joins())
-    await step("fanout", fanout())
-    await step("members_only", members_only())
-    await step("kick", kick())
+    # Each IQ and awaited stanza is bounded; a failed step records
+    # "error: ..." (what the server answered).
+    for name, coro in (("create", create()), ("bob_join", bob_joins()), ("fanout", fanout()),
+                       ("members_only", members_only()), ("kick", kick())):
+        await step(out, name, coro, timeout=None, text_errors=True)
 
-    for c in (alice, bob, carol):
-        c.disconnect()
-    await asyncio.sleep(0.2)
-    print(json.dumps(out))
+    await finish(out, alice, bob, carol)
 
 
 asyncio.run(main())
