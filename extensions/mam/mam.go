@@ -35,19 +35,11 @@
 // Preferences apply when a message is archived, not to past messages.
 //
 // Queries (IQ set <query/> to the own bare JID; anyone else gets
-// forbidden): data form fields with, start, end, before-id, after-id, ids;
-// RSM max (default 50, at most 100 per page), after, before (an empty
-// <before/> is the last page), no index (feature-not-implemented);
-// <flip-page/>. Results are <message><result><forwarded><delay/>ORIGINAL
-// </forwarded></result></message> followed by the IQ result
-// <fin complete='true'?><set><first/><last/><count/></set></fin>, with first
-// and last in chronological order whatever the direction; <count/> is sent
-// when the store knows it without scanning. A page is also cut at about a
-// quarter of the session's outbound queue, so a page of large stanzas
-// cannot get the client disconnected (complete is then false). Unknown ids
-// (after/before, before-id/after-id, ids) give item-not-found, unknown
-// form fields feature-not-implemented. An IQ get <query/> returns the form
-// (form discovery); <metadata/> returns the first and last entry.
+// forbidden), form discovery (IQ get <query/>) and <metadata/> follow the
+// protocol code shared with room archives, package xmppd/mamproto (data
+// form, RSM paging, <flip-page/>, result messages and <fin/>). A page is
+// cut at about a quarter of the session's outbound queue, so a page of
+// large stanzas cannot get the client disconnected.
 //
 // Config [mam]: retention ("0" keeps forever, else e.g. "8760h") and
 // max_messages_per_user (0 = no limit). Both are enforced on append
@@ -64,7 +56,6 @@ package mam
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -74,18 +65,15 @@ import (
 	"github.com/xmppd/xmppd/store"
 	"github.com/xmppd/xmppd/xmppd"
 	"github.com/xmppd/xmppd/xmppd/config"
+	"github.com/xmppd/xmppd/xmppd/mamproto"
 	"github.com/xmppd/xmppd/xmppd/wire"
 )
 
 // Namespaces.
 const (
-	NS         = "urn:xmpp:mam:2"
-	NSExtended = NS + "#extended"
+	NS         = mamproto.NS
+	NSExtended = mamproto.NSExtended
 
-	nsRSM      = "http://jabber.org/protocol/rsm"
-	nsData     = "jabber:x:data"
-	nsForward  = "urn:xmpp:forward:0"
-	nsDelay    = "urn:xmpp:delay"
 	nsSID      = "urn:xmpp:sid:0"
 	nsHints    = "urn:xmpp:hints"
 	nsClient   = "jabber:client"
@@ -100,8 +88,8 @@ const (
 
 // Page sizes (XEP-0313 §4.3.1: the server MAY limit a page).
 const (
-	DefaultPage = 50
-	MaxPage     = 100
+	DefaultPage = mamproto.DefaultPage
+	MaxPage     = mamproto.MaxPage
 )
 
 // Config is the [mam] section.
@@ -125,8 +113,7 @@ type Extension struct {
 	trimEvery int64
 	appends   sync.Map // bare JID -> *atomic.Int64, appends since start
 
-	cancel context.CancelFunc
-	done   chan struct{}
+	retention *mamproto.Retention
 }
 
 var (
@@ -155,6 +142,8 @@ func (e *Extension) Register(r *xmppd.Registrar) error {
 	e.log = r.Logger()
 	e.archive = r.Store().Archive(archiveKey)
 	e.prefs = r.Store().Map(prefsKey)
+	e.retention = &mamproto.Retention{Archive: e.archive, Log: e.log, What: "archive",
+		Limits: func() (time.Duration, int) { return e.Config.Retention.Duration, e.Config.MaxMessagesPerUser }}
 	// Trimming costs a write transaction; doing it every 1% of the limit
 	// (at most every 100 appends) bounds the overshoot to 1%.
 	e.trimEvery = int64(min(max(e.Config.MaxMessagesPerUser/100, 1), 100))
@@ -185,75 +174,15 @@ func (e *Extension) Register(r *xmppd.Registrar) error {
 // Start implements xmppd.Starter: it runs the retention sweep now and then
 // periodically.
 func (e *Extension) Start(context.Context) error {
-	if e.Config.Retention.Duration <= 0 && e.Config.MaxMessagesPerUser == 0 {
-		return nil
-	}
-	interval := time.Hour
-	if r := e.Config.Retention.Duration; r > 0 {
-		interval = min(max(r/10, time.Minute), time.Hour)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	e.cancel, e.done = cancel, make(chan struct{})
-	go func() {
-		defer close(e.done)
-		t := time.NewTicker(interval)
-		defer t.Stop()
-		for {
-			e.Sweep(ctx)
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-			}
-		}
-	}()
+	e.retention.Start()
 	return nil
 }
 
 // Stop implements xmppd.Stopper.
-func (e *Extension) Stop(ctx context.Context) error {
-	if e.cancel == nil {
-		return nil
-	}
-	e.cancel()
-	select {
-	case <-e.done:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
+func (e *Extension) Stop(ctx context.Context) error { return e.retention.Stop(ctx) }
 
 // Sweep applies retention and the size limit to every archive once.
-func (e *Extension) Sweep(ctx context.Context) {
-	var expired, trimmed int
-	err := e.archive.Owners(func(owner string) error {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		if r := e.Config.Retention.Duration; r > 0 {
-			n, err := e.archive.DeleteBefore(owner, time.Now().Add(-r))
-			expired += n
-			if err != nil {
-				return err
-			}
-		}
-		if m := e.Config.MaxMessagesPerUser; m > 0 {
-			n, err := e.archive.Trim(owner, m)
-			trimmed += n
-			if err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil && !errors.Is(err, context.Canceled) {
-		e.log.Error("archive retention sweep failed", "err", err)
-	}
-	if expired+trimmed > 0 {
-		e.log.Info("archive retention sweep", "expired", expired, "over_limit", trimmed)
-	}
-}
+func (e *Extension) Sweep(ctx context.Context) { e.retention.Sweep(ctx) }
 
 // archivable says whether a message is worth keeping (see the package doc).
 func archivable(st *wire.Stanza) bool {

@@ -180,15 +180,16 @@ func (e *Extension) announceEnquiry(r *room) error {
 	b = appendAttr(b, "id", e.srv.NextID())
 	b = append(b, '>')
 	b = appendTextEl(b, "body", r.rec.Enquiry.announcement())
+	id := e.srv.NextID()
 	b = append(b, "<stanza-id xmlns='"+NSStanzaID+"'"...)
-	b = appendAttr(b, "id", e.srv.NextID())
+	b = appendAttr(b, "id", id)
 	b = appendAttr(b, "by", room)
 	b = append(b, "/></message>"...)
 	st, err := parseStanza(b)
 	if err != nil {
 		return err
 	}
-	if err := e.remember(r, st, time.Now()); err != nil {
+	if err := e.remember(r, st, id, room, time.Now()); err != nil {
 		return err
 	}
 	e.fanout(r, st)

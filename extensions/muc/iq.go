@@ -5,6 +5,7 @@ import (
 	"slices"
 
 	"github.com/xmppd/xmppd/xmppd"
+	"github.com/xmppd/xmppd/xmppd/mamproto"
 	"github.com/xmppd/xmppd/xmppd/wire"
 	"mellium.im/xmpp/stanza"
 )
@@ -124,6 +125,10 @@ func (e *Extension) roomIQ(p *xmppd.Packet, q *wire.Element) (*wire.Element, err
 	if r == nil {
 		return nil, stanzaErr(stanza.Cancel, stanza.ItemNotFound, "no such room: "+p.To.String())
 	}
+	if q.NS == mamproto.NS {
+		// Answered without holding the room lock while reading the store.
+		return e.roomMAM(r, p, q)
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.destroyed {
@@ -182,7 +187,7 @@ func (e *Extension) roomInfo(r *room, from xmppd.JID) *wire.Element {
 		return no
 	}
 	for _, f := range []string{
-		nsDiscoInfo, NS, NSStanzaID, NSOccupantID, NSSelfPing,
+		nsDiscoInfo, NS, NSStanzaID, NSOccupantID, NSSelfPing, mamproto.NS, mamproto.NSExtended,
 		pick(c.Public, "muc_public", "muc_hidden"),
 		pick(c.MembersOnly, "muc_membersonly", "muc_open"),
 		pick(c.Persistent, "muc_persistent", "muc_temporary"),
@@ -456,10 +461,6 @@ func (e *Extension) reconfigure(r *room, old, cfg roomConfig) error {
 			r.locked = wasLocked
 			return err
 		}
-		if !old.Persistent {
-			// History of a room that becomes persistent starts in memory.
-			r.stored = 0
-		}
 	} else if old.Persistent {
 		if err := e.forget(r); err != nil {
 			return err
@@ -505,6 +506,54 @@ func (e *Extension) destroy(r *room, alt, reason string) {
 			e.log.Error("removing destroyed room from the store failed", "room", r.jid.String(), "err", err)
 		}
 	}
+	e.dropArchive(r)
 	r.destroyed = true
 	e.unlist(r)
+}
+
+// roomMAM answers XEP-0313 queries to the room's archive, following
+// Prosody's mod_muc_mam: in an open room anyone but an outcast may read
+// it, in a members-only room only members, admins and owners. Results come
+// from the room's bare JID; each forwards the message as the room stored
+// it (from room/nick, with the room's stanza-id and occupant id). 'with'
+// filters by sender: room/nick for one nick, the room's JID for all.
+func (e *Extension) roomMAM(r *room, p *xmppd.Packet, q *wire.Element) (*wire.Element, error) {
+	r.mu.Lock()
+	destroyed, locked := r.destroyed, r.locked
+	aff := r.affiliation(p.From.Bare())
+	membersOnly := r.rec.Config.MembersOnly
+	r.mu.Unlock()
+	switch {
+	case destroyed:
+		return nil, stanzaErr(stanza.Cancel, stanza.ItemNotFound, "no such room: "+r.jid.String())
+	case aff == affOutcast:
+		return nil, stanzaErr(stanza.Auth, stanza.Forbidden, "you are banned from "+r.jid.String())
+	case membersOnly && affRank(aff) < affRank(affMember):
+		return nil, stanzaErr(stanza.Auth, stanza.Forbidden, "only members may read the archive of "+r.jid.String())
+	case locked && aff != affOwner:
+		return nil, stanzaErr(stanza.Cancel, stanza.ItemNotFound, "no such room: "+r.jid.String())
+	}
+	owner := r.jid.String()
+	switch p.Type() + " " + q.Name {
+	case "set query":
+		req, err := mamproto.ParseRequest(q)
+		if err != nil {
+			return nil, err
+		}
+		res, err := mamproto.Run(e.archive, owner, req)
+		if err != nil {
+			return nil, err
+		}
+		budget := max(int(e.srv.Config().Limits.OutboundQueue/4), 64*1024)
+		page := mamproto.Answer(req, res, p.From.String(), owner, budget)
+		for _, m := range page.Messages {
+			e.reply(p, m)
+		}
+		return page.Fin, nil
+	case "get query":
+		return mamproto.Form(), nil
+	case "get metadata":
+		return mamproto.Metadata(e.archive, owner)
+	}
+	return nil, errNotImplemented
 }

@@ -119,9 +119,11 @@ func (e *Extension) groupchat(r *room, o *occupant, p *xmppd.Packet) {
 	// replayed as history, is a single Rewrite of it.
 	add := make([]byte, 0, 192)
 	now := time.Now()
+	id := ""
 	if hasBody {
+		id = e.srv.NextID()
 		add = append(add, "<stanza-id xmlns='"+NSStanzaID+"'"...)
-		add = appendAttr(add, "id", e.srv.NextID())
+		add = appendAttr(add, "id", id)
 		add = appendAttr(add, "by", r.jid.String())
 		add = append(add, "/>"...)
 	}
@@ -133,8 +135,8 @@ func (e *Extension) groupchat(r *room, o *occupant, p *xmppd.Packet) {
 		return
 	}
 	if hasBody {
-		if err := e.remember(r, stored, now); err != nil {
-			e.log.Error("storing room history failed", "room", r.jid.String(), "err", err)
+		if err := e.remember(r, stored, id, o.from, now); err != nil {
+			e.log.Error("archiving a room message failed", "room", r.jid.String(), "err", err)
 			e.bounce(p, stanza.InternalServerError, stanza.Wait, "the room could not store the message")
 			return
 		}

@@ -24,6 +24,17 @@
 //     the room, history on join (maxstanzas, maxchars, seconds, since) with
 //     XEP-0203 delay, subject, private messages, mediated invitations and
 //     declines.
+//   - Room archives (XEP-0313, urn:xmpp:mam:2 and #extended on every
+//     room): every groupchat message with a body is appended to the
+//     room's archive under its room stanza-id before fan-out, so the id
+//     occupants see is the MAM id. History on join is the archive's end
+//     (the last max_history, kept in memory, read back by one reverse
+//     query at start). MAM queries to the room's bare JID (iq.go roomMAM,
+//     protocol code in xmppd/mamproto) follow Prosody's mod_muc_mam: open
+//     rooms answer anyone, members-only rooms their members, admins and
+//     owners, outcasts never; results come from the room's JID, 'with' =
+//     room/nick keeps one nick's messages. Subject changes are not
+//     archived (the subject is sent on join and stored with the room).
 //   - muc#admin (roles and affiliations, kick, ban, voice, lists),
 //     muc#owner (configuration form, destruction with alternate venue),
 //     disco#info/items for the service and rooms with the muc#roominfo form
@@ -42,19 +53,25 @@
 //     (Registrar.AdminCommand), used by `xmppd room`.
 //
 // Stores: KV "muc/rooms" (room local part → JSON configuration,
-// affiliations, subject, enquiry context), Queue "muc/history" (room local
-// part → JSON time and stanza XML, trimmed to [muc] max_history), Map
-// "muc/calls" (room local part → call start → JSON call), KV "muc/meta"
-// (the occupant-id key). Only persistent rooms are stored; temporary rooms
-// live in memory and vanish with their last occupant. AccountDeleted drops
-// the account's affiliations.
+// affiliations, subject, enquiry context), Archive "muc/archive" (owner:
+// room bare JID, id: the room stanza-id, with: the sender room/nick or the
+// room, value: the stanza as fanned out before the per-occupant 'to'),
+// Map "muc/calls" (room local part → call start → JSON call), KV
+// "muc/meta" (the occupant-id key). Only persistent rooms are stored;
+// temporary rooms live in memory and vanish with their last occupant,
+// their archive with them (an archive left by a crash is dropped at
+// start). AccountDeleted drops the account's affiliations.
 //
-// Config [muc]: domain, max_history (messages kept per room, default 50),
-// default_history (sent on join when the client asks for none, default
-// 20), max_occupants (default and upper bound of muc#roomconfig_maxusers,
-// default 1000), max_subject_length (characters, default 1024), max_calls
-// (calls kept per conference room, default 50), max_call_entries
-// (join/leave entries kept per call, default 500).
+// Config [muc]: domain, max_history (history on join kept per room,
+// default 50), default_history (sent on join when the client asks for
+// none, default 20), max_occupants (default and upper bound of
+// muc#roomconfig_maxusers, default 1000), max_subject_length (characters,
+// default 1024), max_calls (calls kept per conference room, default 50),
+// max_call_entries (join/leave entries kept per call, default 500),
+// archive_max_messages (per room, default 100000, 0 = no limit; enforced
+// every 1% of appends and by a sweep) and archive_retention ("0" =
+// forever; a sweep at start and every retention/10, between a minute and
+// an hour).
 package muc
 
 import (
@@ -68,9 +85,12 @@ import (
 	"log/slog"
 	"sort"
 	"sync"
+	"time"
 
 	"github.com/xmppd/xmppd/store"
 	"github.com/xmppd/xmppd/xmppd"
+	"github.com/xmppd/xmppd/xmppd/config"
+	"github.com/xmppd/xmppd/xmppd/mamproto"
 )
 
 // Namespaces.
@@ -111,13 +131,15 @@ const (
 	DefaultMaxSubjectLength = 1024
 	DefaultMaxCalls         = 50
 	DefaultMaxCallEntries   = 500
+	DefaultArchiveMax       = 100000
 )
 
 // Config is the [muc] table.
 type Config struct {
 	// Domain is the service's domain; "" means "conference.<domain>".
 	Domain string `toml:"domain"`
-	// MaxHistory is how many messages a room keeps for history on join.
+	// MaxHistory is how many of a room's newest archived messages it keeps
+	// in memory for history on join.
 	MaxHistory int `toml:"max_history"`
 	// DefaultHistory is how many of them a joining client gets when it
 	// does not say.
@@ -131,6 +153,12 @@ type Config struct {
 	MaxCalls int `toml:"max_calls"`
 	// MaxCallEntries bounds the join/leave entries kept per call.
 	MaxCallEntries int `toml:"max_call_entries"`
+	// ArchiveMaxMessages bounds each room's message archive (XEP-0313);
+	// the oldest go first. 0 means no limit.
+	ArchiveMaxMessages int `toml:"archive_max_messages"`
+	// ArchiveRetention is how long a room's archived messages are kept;
+	// 0 keeps them forever.
+	ArchiveRetention config.Duration `toml:"archive_retention"`
 }
 
 // Extension is the MUC service.
@@ -139,11 +167,12 @@ type Extension struct {
 	// tests may change it before the server is built.
 	Config Config
 
-	srv    *xmppd.Server
-	log    *slog.Logger
-	db     *store.DB
-	domain string
-	idKey  []byte // HMAC key of occupant ids
+	srv     *xmppd.Server
+	log     *slog.Logger
+	db      *store.DB
+	archive *store.Archive // room archives, owner = room bare JID
+	domain  string
+	idKey   []byte // HMAC key of occupant ids
 
 	mu    sync.RWMutex
 	rooms map[string]*room // by local part
@@ -152,9 +181,15 @@ type Extension struct {
 	// session leaves them all.
 	jmu    sync.Mutex
 	joined map[xmppd.JID]map[*room]struct{}
+
+	retention *mamproto.Retention
 }
 
-var _ xmppd.Extension = (*Extension)(nil)
+var (
+	_ xmppd.Extension = (*Extension)(nil)
+	_ xmppd.Starter   = (*Extension)(nil)
+	_ xmppd.Stopper   = (*Extension)(nil)
+)
 
 // New returns the MUC extension with the default configuration.
 func New() *Extension {
@@ -165,6 +200,8 @@ func New() *Extension {
 		MaxSubjectLength: DefaultMaxSubjectLength,
 		MaxCalls:         DefaultMaxCalls,
 		MaxCallEntries:   DefaultMaxCallEntries,
+
+		ArchiveMaxMessages: DefaultArchiveMax,
 	}}
 }
 
@@ -176,7 +213,7 @@ func (e *Extension) Domain() string { return e.domain }
 
 const (
 	storeRooms   = "muc/rooms"
-	storeHistory = "muc/history"
+	storeArchive = "muc/archive"
 	storeMeta    = "muc/meta"
 )
 
@@ -206,11 +243,18 @@ func (e *Extension) Register(r *xmppd.Registrar) error {
 		return fmt.Errorf("muc.max_calls must be at least 1, got %d", c.MaxCalls)
 	case c.MaxCallEntries < 1:
 		return fmt.Errorf("muc.max_call_entries must be at least 1, got %d", c.MaxCallEntries)
+	case c.ArchiveMaxMessages < 0:
+		return fmt.Errorf("muc.archive_max_messages must be 0 (no limit) or more, got %d", c.ArchiveMaxMessages)
+	case c.ArchiveRetention.Duration < 0:
+		return fmt.Errorf("muc.archive_retention must be 0 (forever) or more, got %s", c.ArchiveRetention.Duration)
 	}
 	e.domain = d.Domain
 	e.srv = r.Server()
 	e.log = r.Logger()
 	e.db = r.Store()
+	e.archive = e.db.Archive(storeArchive)
+	e.retention = &mamproto.Retention{Archive: e.archive, Log: e.log, What: "room archive",
+		Limits: func() (time.Duration, int) { return c.ArchiveRetention.Duration, c.ArchiveMaxMessages }}
 	e.rooms = make(map[string]*room)
 	e.joined = make(map[xmppd.JID]map[*room]struct{})
 	if e.idKey, err = e.loadKey(); err != nil {
@@ -350,6 +394,19 @@ func (e *Extension) accountDeleted(j xmppd.JID) xmppd.Verdict {
 	return xmppd.Pass
 }
 
-// Stop implements xmppd.Stopper: nothing to flush, every write is
+// Start implements xmppd.Starter: it applies the room archives' retention
+// and size limit now and then periodically (retention/10, between a
+// minute and an hour).
+func (e *Extension) Start(context.Context) error {
+	e.retention.Start()
+	return nil
+}
+
+// SweepArchives applies archive_retention and archive_max_messages to
+// every room archive once. History on join keeps what it holds in memory
+// until it is pushed out by new messages or a restart.
+func (e *Extension) SweepArchives(ctx context.Context) { e.retention.Sweep(ctx) }
+
+// Stop implements xmppd.Stopper: it ends the sweep; every write is
 // committed when made.
-func (e *Extension) Stop(context.Context) error { return nil }
+func (e *Extension) Stop(ctx context.Context) error { return e.retention.Stop(ctx) }

@@ -351,6 +351,7 @@ func (e *Extension) dropIfEmpty(r *room) {
 		return
 	}
 	r.destroyed = true
+	e.dropArchive(r)
 	e.unlist(r)
 }
 

@@ -3,8 +3,8 @@ package muc
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -90,11 +90,6 @@ type historyEntry struct {
 	length int
 }
 
-type storedMessage struct {
-	At  time.Time `json:"at"`
-	XML string    `json:"xml"`
-}
-
 // room is a live room. Everything in it is guarded by mu.
 type room struct {
 	name string
@@ -106,9 +101,8 @@ type room struct {
 	destroyed bool
 	occupants map[string]*occupant    // by nick
 	byReal    map[xmppd.JID]*occupant // by real full JID
-	history   []historyEntry          // oldest first
-	stored    int                     // history entries in the store
-	lastSeq   uint64                  // of the newest stored entry
+	history   []historyEntry          // the archive's newest entries, oldest first
+	appends   int                     // archive appends since the last trim
 	calls     []*Call                 // conference call log, oldest first
 }
 
@@ -190,10 +184,11 @@ func (r *room) owners() []string {
 	return l
 }
 
-// loadRooms reads every persistent room and its history.
+// loadRooms reads every persistent room and the end of its archive (the
+// history on join), then drops the archives of rooms that are gone
+// (temporary rooms that lived through a crash).
 func (e *Extension) loadRooms() error {
-	hist := e.db.Queue(storeHistory)
-	return e.db.KV(storeRooms).ForEach("", func(name string, val []byte) error {
+	err := e.db.KV(storeRooms).ForEach("", func(name string, val []byte) error {
 		r := newRoom(name, e.domain)
 		if err := json.Unmarshal(val, &r.rec); err != nil {
 			return fmt.Errorf("muc: room %s@%s in the store is unreadable: %w", name, e.domain, err)
@@ -201,25 +196,8 @@ func (e *Extension) loadRooms() error {
 		if r.rec.Affiliations == nil {
 			r.rec.Affiliations = make(map[string]string)
 		}
-		err := hist.List(name, func(seq uint64, v []byte) error {
-			var m storedMessage
-			if err := json.Unmarshal(v, &m); err != nil {
-				return nil // a damaged entry costs one history line, not the room
-			}
-			st, err := parseStanza([]byte(m.XML))
-			if err != nil {
-				return nil
-			}
-			r.history = append(r.history, historyEntry{at: m.At, st: st, length: len(st.Raw)})
-			r.stored++
-			r.lastSeq = seq
-			return nil
-		})
-		if err != nil {
+		if err := e.loadHistory(r); err != nil {
 			return err
-		}
-		if n := len(r.history) - e.Config.MaxHistory; n > 0 {
-			r.history = append([]historyEntry(nil), r.history[n:]...)
 		}
 		if err := e.loadCalls(r); err != nil {
 			return err
@@ -227,6 +205,46 @@ func (e *Extension) loadRooms() error {
 		e.rooms[name] = r
 		return nil
 	})
+	if err != nil {
+		return err
+	}
+	var orphans []string
+	suffix := "@" + e.domain
+	if err := e.archive.Owners(func(owner string) error {
+		name, ok := strings.CutSuffix(owner, suffix)
+		if ok && e.rooms[name] == nil {
+			orphans = append(orphans, owner)
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	for _, owner := range orphans {
+		if err := e.archive.DeleteOwner(owner); err != nil {
+			return fmt.Errorf("muc: dropping the archive of the vanished room %s: %w", owner, err)
+		}
+	}
+	return nil
+}
+
+// loadHistory reads the last MaxHistory archived messages of a room (one
+// reverse query) into its history on join.
+func (e *Extension) loadHistory(r *room) error {
+	if e.Config.MaxHistory == 0 {
+		return nil
+	}
+	res, err := e.archive.Query(r.jid.String(), store.ArchiveQuery{Limit: e.Config.MaxHistory, Reverse: true})
+	if err != nil {
+		return fmt.Errorf("muc: reading the archive of %s: %w", r.jid.String(), err)
+	}
+	for _, it := range res.Items {
+		st, err := parseStanza(it.Value)
+		if err != nil {
+			continue // a damaged entry costs one history line, not the room
+		}
+		r.history = append(r.history, historyEntry{at: it.At, st: st, length: len(st.Raw)})
+	}
+	return nil
 }
 
 // save writes a persistent room's record; temporary rooms are not stored.
@@ -242,80 +260,63 @@ func (e *Extension) save(r *room) error {
 	return e.db.KV(storeRooms).Put(r.name, b)
 }
 
-// forget removes a room from the store (destroyed, or no longer
-// persistent).
+// forget removes a room's record and call log from the store (destroyed,
+// or no longer persistent). Its archive stays while the room lives
+// (dropArchive).
 func (e *Extension) forget(r *room) error {
-	err := e.db.Update(func(tx *store.Tx) error {
+	return e.db.Update(func(tx *store.Tx) error {
 		if err := tx.KV(storeRooms).Delete(r.name); err != nil {
-			return err
-		}
-		if err := tx.Queue(storeHistory).DeleteOwner(r.name); err != nil {
 			return err
 		}
 		return tx.Map(storeCalls).DeleteOwner(r.name)
 	})
-	r.stored = 0
-	return err
 }
 
-// remember adds a message to the room's history, in memory and, for a
-// persistent room, in the store (committed before anyone receives the
-// message, so what occupants saw survives a crash). Called with r.mu held.
-func (e *Extension) remember(r *room, st *wire.Stanza, at time.Time) error {
+// dropArchive removes the archive of a room that is gone. r.mu is held.
+func (e *Extension) dropArchive(r *room) {
+	r.history = nil
+	if n, _ := e.archive.Len(r.jid.String()); n == 0 {
+		return // nothing to remove: no write transaction
+	}
+	if err := e.archive.DeleteOwner(r.jid.String()); err != nil {
+		e.log.Error("removing the archive of a vanished room failed", "room", r.jid.String(), "err", err)
+	}
+}
+
+// remember archives a groupchat message under its room stanza-id (with =
+// the sender, room/nick or the room itself) and adds it to the history on
+// join. The archive write is committed before anyone receives the message,
+// so what occupants saw survives a crash, and the id they saw is the MAM
+// id. Called with r.mu held.
+func (e *Extension) remember(r *room, st *wire.Stanza, id, with string, at time.Time) error {
+	owner := r.jid.String()
+	if err := e.archive.Append(owner, id, at, with, st.Raw); err != nil {
+		return err
+	}
+	if m := e.Config.ArchiveMaxMessages; m > 0 {
+		// Trim every 1% of the limit (at most every 100 messages): one
+		// write transaction, an overshoot of at most 1%.
+		r.appends++
+		if r.appends >= min(max(m/100, 1), 100) {
+			r.appends = 0
+			if n, _ := e.archive.Len(owner); n <= m {
+				// within the limit: no write transaction
+			} else if _, err := e.archive.Trim(owner, m); err != nil {
+				e.log.Error("trimming a room archive failed", "room", owner, "err", err)
+			}
+		}
+	}
 	max := e.Config.MaxHistory
 	if max == 0 {
 		return nil
 	}
-	if r.rec.Config.Persistent {
-		v, err := json.Marshal(storedMessage{At: at, XML: string(st.Raw)})
-		if err != nil {
-			return err
-		}
-		err = e.db.Update(func(tx *store.Tx) error {
-			q := tx.Queue(storeHistory)
-			seq, err := q.Append(r.name, v)
-			if err != nil {
-				return err
-			}
-			r.lastSeq = seq
-			// Trim in steps, not on every message: the store keeps
-			// between max and 2*max entries.
-			if r.stored+1 > 2*max {
-				n := 0
-				var cut uint64
-				if err := q.List(r.name, func(s uint64, _ []byte) error {
-					n++
-					if n <= r.stored+1-max {
-						cut = s
-						return nil
-					}
-					return errStop
-				}); err != nil && !errors.Is(err, errStop) {
-					return err
-				}
-				if err := q.DeleteThrough(r.name, cut); err != nil {
-					return err
-				}
-				r.stored = max - 1
-			}
-			return nil
-		})
-		if err != nil {
-			return err
-		}
-		r.stored++
-	}
 	r.history = append(r.history, historyEntry{at: at, st: st, length: len(st.Raw)})
-	if len(r.history) > max {
+	if len(r.history) >= 2*max {
 		// Drop the oldest; copy now and then instead of on every message.
-		if len(r.history) >= 2*max {
-			r.history = append(make([]historyEntry, 0, 2*max), r.history[len(r.history)-max:]...)
-		}
+		r.history = append(make([]historyEntry, 0, 2*max), r.history[len(r.history)-max:]...)
 	}
 	return nil
 }
-
-var errStop = errors.New("stop")
 
 // recent returns the last MaxHistory entries.
 func (e *Extension) recent(r *room) []historyEntry {
