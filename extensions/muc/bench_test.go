@@ -71,7 +71,9 @@ func benchFanout(b *testing.B, rooms, occupants int, persistent bool) {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { db.Close() })
-	srv, err := xmppd.New(xmppd.Options{Config: cfg, Store: db, Extensions: []xmppd.Extension{muc.New()},
+	ext := muc.New()
+	ext.Config.MessageRate = 0 // one sender per room, as fast as it can
+	srv, err := xmppd.New(xmppd.Options{Config: cfg, Store: db, Extensions: []xmppd.Extension{ext},
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		b.Fatal(err)

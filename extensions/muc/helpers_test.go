@@ -20,7 +20,12 @@ const (
 // and dave (password "<user>-pw").
 func start(t *testing.T, opts ...xmppdtest.Option) (*xmppdtest.Server, *muc.Extension) {
 	t.Helper()
-	ext := muc.New()
+	return startExt(t, muc.New(), opts...)
+}
+
+// startExt is start with a MUC extension the test configured.
+func startExt(t *testing.T, ext *muc.Extension, opts ...xmppdtest.Option) (*xmppdtest.Server, *muc.Extension) {
+	t.Helper()
 	srv := xmppdtest.Start(t, append([]xmppdtest.Option{xmppdtest.WithExtensions(ext)}, opts...)...)
 	for _, u := range []string{"alice", "bob", "carol", "dave"} {
 		if _, err := srv.CreateAccount(u, u+"-pw"); err != nil && !strings.Contains(err.Error(), "exists") {

@@ -38,6 +38,9 @@ func (e *Extension) handleMessage(p *xmppd.Packet) {
 			e.bounce(p, stanza.NotAcceptable, stanza.Modify, "you are not in the room "+r.jid.String())
 			return
 		}
+		if !e.allowMessage(o, p) {
+			return // a message flood: refused, not fanned out
+		}
 		e.groupchat(r, o, p)
 		return
 	}

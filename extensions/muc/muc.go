@@ -15,8 +15,9 @@
 //     room kind (space, enquiry, conference) edited through the field
 //     x-xmppd#kind of the same form.
 //   - Occupants: join, nick change (303), leave and disconnect (hook
-//     SessionClosed), status codes 110, 100, 201, 210, 301, 303, 307, 321,
-//     322, several sessions of one user under one nick (XEP-0045 §7.2.11),
+//     SessionClosed), status codes 110, 100, 170 (every room is archived:
+//     XEP-0045 §7.2.12 room logging), 201, 210, 301, 303, 307, 321, 322,
+//     several sessions of one user under one nick (XEP-0045 §7.2.11),
 //     XEP-0421 occupant ids (HMAC of the room and the real bare JID under a
 //     service key kept in the store).
 //   - Messages: groupchat fan-out (parsed once; each occupant's copy is one
@@ -71,7 +72,12 @@
 // archive_max_messages (per room, default 100000, 0 = no limit; enforced
 // every 1% of appends and by a sweep) and archive_retention ("0" =
 // forever; a sweep at start and every retention/10, between a minute and
-// an hour).
+// an hour), presence_rate/presence_period and message_rate/message_period
+// (flood limits per occupant, default 5 presence changes and 20 groupchat
+// messages per 10s, 0 = no limit; beyond them the stanza is refused with
+// wait/policy-violation and not broadcast, as Prosody's mod_muc_limits
+// does, but per occupant rather than per room so one flooder does not
+// silence the others).
 package muc
 
 import (
@@ -132,6 +138,9 @@ const (
 	DefaultMaxCalls         = 50
 	DefaultMaxCallEntries   = 500
 	DefaultArchiveMax       = 100000
+	DefaultPresenceRate     = 5
+	DefaultMessageRate      = 20
+	DefaultRatePeriod       = 10 * time.Second
 )
 
 // Config is the [muc] table.
@@ -159,6 +168,16 @@ type Config struct {
 	// ArchiveRetention is how long a room's archived messages are kept;
 	// 0 keeps them forever.
 	ArchiveRetention config.Duration `toml:"archive_retention"`
+	// PresenceRate is how many presence changes (show, status, nick) one
+	// occupant may make per PresencePeriod: a token bucket holding
+	// PresenceRate that refills over PresencePeriod, so a burst of
+	// PresenceRate, then PresenceRate per period. 0 means no limit.
+	PresenceRate   int             `toml:"presence_rate"`
+	PresencePeriod config.Duration `toml:"presence_period"`
+	// MessageRate and MessagePeriod limit one occupant's groupchat
+	// messages (chat states and subject changes included) the same way.
+	MessageRate   int             `toml:"message_rate"`
+	MessagePeriod config.Duration `toml:"message_period"`
 }
 
 // Extension is the MUC service.
@@ -202,6 +221,11 @@ func New() *Extension {
 		MaxCallEntries:   DefaultMaxCallEntries,
 
 		ArchiveMaxMessages: DefaultArchiveMax,
+
+		PresenceRate:   DefaultPresenceRate,
+		PresencePeriod: config.Duration{Duration: DefaultRatePeriod},
+		MessageRate:    DefaultMessageRate,
+		MessagePeriod:  config.Duration{Duration: DefaultRatePeriod},
 	}}
 }
 
@@ -247,6 +271,14 @@ func (e *Extension) Register(r *xmppd.Registrar) error {
 		return fmt.Errorf("muc.archive_max_messages must be 0 (no limit) or more, got %d", c.ArchiveMaxMessages)
 	case c.ArchiveRetention.Duration < 0:
 		return fmt.Errorf("muc.archive_retention must be 0 (forever) or more, got %s", c.ArchiveRetention.Duration)
+	case c.PresenceRate < 0:
+		return fmt.Errorf("muc.presence_rate must be 0 (no limit) or more, got %d", c.PresenceRate)
+	case c.PresenceRate > 0 && c.PresencePeriod.Duration <= 0:
+		return fmt.Errorf("muc.presence_period must be more than 0 when muc.presence_rate is set, got %s", c.PresencePeriod.Duration)
+	case c.MessageRate < 0:
+		return fmt.Errorf("muc.message_rate must be 0 (no limit) or more, got %d", c.MessageRate)
+	case c.MessageRate > 0 && c.MessagePeriod.Duration <= 0:
+		return fmt.Errorf("muc.message_period must be more than 0 when muc.message_rate is set, got %s", c.MessagePeriod.Duration)
 	}
 	e.domain = d.Domain
 	e.srv = r.Server()

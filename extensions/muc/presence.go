@@ -16,6 +16,7 @@ const (
 	codeNonAnonymous  = 100
 	codeConfigChanged = 104
 	codeSelf          = 110
+	codeLogged        = 170
 	codeCreated       = 201
 	codeNickRewritten = 210
 	codeBanned        = 301
@@ -54,9 +55,12 @@ func (e *Extension) handlePresence(p *xmppd.Packet) {
 				continue
 			}
 			if o := r.byReal[p.From]; o != nil {
-				if o.nick == to.Resource {
+				switch {
+				case !e.allowPresence(o, p):
+					// A presence flood: refused, nothing broadcast.
+				case o.nick == to.Resource:
 					e.updatePresence(r, o, p)
-				} else {
+				default:
 					e.changeNick(r, o, p)
 				}
 				r.mu.Unlock()
@@ -180,6 +184,9 @@ func (e *Extension) join(r *room, p *xmppd.Packet, created bool) {
 	if cfg.NonAnonymous {
 		codes = append(codes, codeNonAnonymous)
 	}
+	// Every room archives its messages (MAM at the room's JID): the
+	// newcomer is told the room is logged (XEP-0045 §7.2.12).
+	codes = append(codes, codeLogged)
 	if created {
 		codes = append(codes, codeCreated)
 	}
@@ -223,8 +230,9 @@ func (e *Extension) broadcastPresence(r *room, o *occupant, typ string, x userX,
 func (e *Extension) broadcastPresenceExcept(r *room, o *occupant, typ string, x userX, extraSelf []int, skipSelf bool) {
 	plain := presenceBody(o, x)
 	var withJID, self []byte
-	for _, n := range sortedNicks(r) {
-		oc := r.occupants[n]
+	// Map order: each recipient gets one copy, so the order among them
+	// does not matter, and sorting thousands of nicks per presence would.
+	for _, oc := range r.occupants {
 		var body []byte
 		switch {
 		case oc == o:

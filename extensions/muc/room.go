@@ -116,6 +116,9 @@ type occupant struct {
 	sessions []*occSession
 	presence []byte // payload children of the latest presence
 	from     string // room/nick as text
+
+	presenceLimit bucket // presence changes (flood limit)
+	messageLimit  bucket // groupchat messages (flood limit)
 }
 
 type occSession struct {

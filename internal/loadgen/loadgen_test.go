@@ -17,7 +17,9 @@ const password = "bench-pw"
 // start runs a server with the MUC service and users bench1..benchN.
 func start(t *testing.T, users int) (*xmppdtest.Server, loadgen.Config) {
 	t.Helper()
-	srv := xmppdtest.Start(t, xmppdtest.WithExtensions(muc.New()))
+	m := muc.New()
+	m.Config.MessageRate = 0 // a load generator floods rooms on purpose
+	srv := xmppdtest.Start(t, xmppdtest.WithExtensions(m))
 	for i := 1; i <= users; i++ {
 		srv.AddUser(t, fmt.Sprintf("bench%d", i), password)
 	}
