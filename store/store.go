@@ -29,6 +29,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -68,6 +69,7 @@ type DB struct {
 	bolt    *bolt.DB
 	path    string
 	version int
+	writes  atomic.Uint64 // write transactions requested (WriteTransactions)
 }
 
 var (
@@ -242,8 +244,29 @@ func (db *DB) SchemaVersion() int { return db.version }
 // or panics, none does. Inside fn use only tx; calling db's own methods
 // would deadlock waiting for the transaction fn is in.
 func (db *DB) Update(fn func(tx *Tx) error) error {
+	db.writes.Add(1)
 	return db.bolt.Update(func(btx *bolt.Tx) error { return fn(&Tx{btx}) })
 }
+
+// Batch runs fn in a group-committed read-write transaction, like the
+// store's own write methods: concurrent callers within ~2ms share one
+// commit and one fsync, and Batch returns once fn's changes are on disk
+// (or with the error that kept them off it). fn's changes commit
+// atomically or not at all.
+//
+// fn may run more than once: when another fn of the same group fails, the
+// group is rolled back and the others run again. So fn must only read and
+// write through tx and set its own results; in-memory side effects
+// (counters, caches, messages sent) belong after Batch returned nil, or
+// must be idempotent. Inside fn use only tx, as for Update.
+func (db *DB) Batch(fn func(tx *Tx) error) error {
+	return db.batch(func(btx *bolt.Tx) error { return fn(&Tx{btx}) })
+}
+
+// WriteTransactions is the number of write transactions requested so far
+// (Update, Batch and every write method; a group commit of n callers counts
+// n). Tests use it to assert how many commits a code path costs.
+func (db *DB) WriteTransactions() uint64 { return db.writes.Load() }
 
 // View runs fn in a read-only transaction that sees one consistent
 // snapshot. Inside fn use only tx, and keep fn short: a long read
@@ -271,8 +294,14 @@ func view[T any](db *DB, fn func(*bolt.Tx) (T, error)) (T, error) {
 // concurrent callers within maxBatchDelay share one commit and one fsync.
 // fn may run more than once (bbolt retries it alone if a batch fails), so
 // it must only touch the transaction and its own results.
-func (db *DB) batch(fn func(*bolt.Tx) error) error { return db.bolt.Batch(fn) }
+func (db *DB) batch(fn func(*bolt.Tx) error) error {
+	db.writes.Add(1)
+	return db.bolt.Batch(fn)
+}
 
 // update runs fn in a plain write transaction; used for bulk deletes,
 // which gain nothing from sharing a commit with small writes.
-func (db *DB) update(fn func(*bolt.Tx) error) error { return db.bolt.Update(fn) }
+func (db *DB) update(fn func(*bolt.Tx) error) error {
+	db.writes.Add(1)
+	return db.bolt.Update(fn)
+}

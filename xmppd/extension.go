@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"sync"
 
 	"github.com/xmppd/xmppd/store"
 	"github.com/xmppd/xmppd/xmppd/wire"
@@ -30,6 +31,20 @@ type Starter interface {
 // also after a partial start.
 type Stopper interface {
 	Stop(ctx context.Context) error
+}
+
+// WaitContext waits for wg, or until ctx is done (then ctx.Err()): the
+// usual end of a Stop that waits for its goroutines. The wait goes on in
+// the background after a timeout.
+func WaitContext(ctx context.Context, wg *sync.WaitGroup) error {
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // Target says which entity an IQ is addressed to.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"slices"
 
+	"github.com/xmppd/xmppd/store"
 	"github.com/xmppd/xmppd/xmppd/wire"
 	"mellium.im/xmpp/jid"
 	"mellium.im/xmpp/stanza"
@@ -35,12 +36,32 @@ type Packet struct {
 	remove  []wire.Child
 	add     [][]byte
 	wireOut []byte
+
+	persist    []func(tx *store.Tx) error // queued store changes (Persist)
+	persistErr error                      // their commit failed: never delivered
 }
 
 // NewPacket wraps a stanza sent by an entity of the server itself (an
 // extension or component). The stanza's own from/to attributes are used.
 func NewPacket(st *wire.Stanza, from, to JID) *Packet {
 	return &Packet{Stanza: st, From: from, To: to, toAttr: st.To}
+}
+
+// Persist queues a store change that belongs to this stanza (an archive
+// copy, an inbox entry). The core commits every change queued on a packet
+// in one group-committed transaction (store.DB.Batch) right before the
+// packet is first delivered anywhere, or after it was handled when it is
+// never delivered, so a message costs one commit and one fsync however
+// many extensions store something about it, and what a client receives is
+// already on disk (SPEC §7). If that commit fails, none of the changes is
+// stored, the packet is not delivered and its sender gets a wait /
+// internal-server-error.
+//
+// fn may run more than once (see store.DB.Batch): it must only read and
+// write through tx. It runs with no lock held; a read-modify-write inside
+// fn is atomic because write transactions are serialised.
+func (p *Packet) Persist(fn func(tx *store.Tx) error) {
+	p.persist = append(p.persist, fn)
 }
 
 // Kind returns "message", "presence" or "iq".

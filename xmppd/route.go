@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/xmppd/xmppd/store"
 	"github.com/xmppd/xmppd/xmppd/wire"
 	"mellium.im/xmpp/stanza"
 )
@@ -14,6 +15,7 @@ const nsClient = "jabber:client"
 var (
 	errServiceUnavailable = StanzaError(stanza.Cancel, stanza.ServiceUnavailable, "")
 	errRemoteNotFound     = StanzaError(stanza.Cancel, stanza.RemoteServerNotFound, "this server does not federate with other domains")
+	errNotStored          = StanzaError(stanza.Wait, stanza.InternalServerError, "the server could not store the message, so it was not delivered; try again later")
 )
 
 // handleFromClient takes one top-level element a bound session sent:
@@ -56,7 +58,7 @@ func (srv *Server) handlePacket(s *Session, p *Packet) {
 	}
 	switch st.Name {
 	case "message":
-		if RunHook(srv, MessageOut, p) == Pass {
+		if RunHook(srv, MessageOut, p) == Pass && p.persistErr == nil {
 			srv.RouteMessage(p)
 		}
 	case "presence":
@@ -66,13 +68,57 @@ func (srv *Server) handlePacket(s *Session, p *Packet) {
 			srv.RouteIQ(p)
 		}
 	}
+	// A packet that was never delivered still stores what its hooks
+	// queued (a message to a remote domain, bounced; one a filter dropped
+	// after the archive ran).
+	srv.Commit(p)
+}
+
+// Commit writes the store changes queued on p (Packet.Persist), if any, in
+// one group commit and reports whether p may be delivered. The core calls
+// it before it first delivers p; an extension that sends something
+// carrying p on its own (carbons' copies) calls it before sending. When
+// the commit fails, the sender gets a wait / internal-server-error once,
+// the failure is logged once, and Commit reports false from then on.
+func (srv *Server) Commit(p *Packet) bool {
+	if p.persist == nil && p.persistErr == nil {
+		return true
+	}
+	if p.persistErr != nil {
+		p.persist = nil
+		return false
+	}
+	fns := p.persist
+	p.persist = nil
+	err := srv.store.Batch(func(tx *store.Tx) error {
+		for _, fn := range fns {
+			if err := fn(tx); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err == nil {
+		return true
+	}
+	p.persistErr = err
+	srv.log.Error("storing a message failed, not delivered", "from", p.From.String(), "to", p.To.String(), "err", err)
+	srv.Bounce(p, errNotStored)
+	return false
 }
 
 // IsLocal reports whether j is at the server's own domain.
 func (srv *Server) IsLocal(j JID) bool { return j.Domain == srv.domain }
 
-// RouteMessage delivers a message per RFC 6121 §8.5.
+// RouteMessage delivers a message per RFC 6121 §8.5. The store changes
+// its hooks queue (Packet.Persist) are committed before the first delivery,
+// or before RouteMessage returns when it delivers nothing.
 func (srv *Server) RouteMessage(p *Packet) {
+	srv.routeMessage(p)
+	srv.Commit(p)
+}
+
+func (srv *Server) routeMessage(p *Packet) {
 	to := p.To
 	if !srv.IsLocal(to) {
 		srv.routeElsewhere(p)
@@ -122,8 +168,15 @@ func (srv *Server) deliverToAccount(p *Packet) Verdict {
 	for _, s := range targets {
 		srv.deliver(s, p)
 	}
-	if len(targets) == 0 && RunHook(srv, MessageUndeliverable, p) == Pass {
-		srv.Bounce(p, StanzaError(stanza.Cancel, stanza.ServiceUnavailable, p.To.BareString()+" is not available"))
+	if len(targets) == 0 {
+		// What the hooks queued is stored before the fallback (offline
+		// storage) takes the message.
+		if !srv.Commit(p) {
+			return Done
+		}
+		if RunHook(srv, MessageUndeliverable, p) == Pass {
+			srv.Bounce(p, StanzaError(stanza.Cancel, stanza.ServiceUnavailable, p.To.BareString()+" is not available"))
+		}
 	}
 	return Done
 }
@@ -179,8 +232,12 @@ func (srv *Server) assignStanzaID(p *Packet) Verdict {
 	return Pass
 }
 
-// deliver queues p for one session.
+// deliver queues p for one session, once what its hooks queued for the
+// store is on disk.
 func (srv *Server) deliver(s *Session, p *Packet) {
+	if !srv.Commit(p) {
+		return
+	}
 	srv.metrics.stanzasOut.Add(1)
 	s.Send(p.Bytes())
 }
@@ -189,7 +246,9 @@ func (srv *Server) deliver(s *Session, p *Packet) {
 // server, or a remote domain (no federation: remote-server-not-found).
 func (srv *Server) routeElsewhere(p *Packet) {
 	if h, ok := srv.domains[p.To.Domain]; ok {
-		h.HandleStanza(p)
+		if srv.Commit(p) {
+			h.HandleStanza(p)
+		}
 		return
 	}
 	if p.Kind() == "presence" {

@@ -542,11 +542,7 @@ func (srv *Server) Shutdown(ctx context.Context) error {
 		if srv.cancel != nil {
 			srv.cancel()
 		}
-		done := make(chan struct{})
-		go func() { srv.wg.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-ctx.Done():
+		if WaitContext(ctx, &srv.wg) != nil {
 			srv.log.Warn("shutdown timed out waiting for sessions")
 		}
 		srv.smInflight.wait()

@@ -193,6 +193,11 @@ func (e *Extension) sent(p *xmppd.Packet) xmppd.Verdict {
 			continue
 		}
 		if orig == nil {
+			// The copy is a delivery: what the hooks stored about the
+			// message goes to disk first (Packet.Persist).
+			if !e.srv.Commit(p) {
+				return xmppd.Done
+			}
 			orig = withSentStanzaID(p, user)
 		}
 		s.Send(wrap("sent", user, s.JID(), p.Type(), orig))
@@ -286,6 +291,9 @@ func (e *Extension) copyReceived(p *xmppd.Packet, got []*xmppd.Session) {
 			continue
 		}
 		if orig == nil {
+			if !e.srv.Commit(p) {
+				return
+			}
 			orig = p.Bytes()
 		}
 		s.Send(wrap("received", user, s.JID(), p.Type(), orig))

@@ -59,7 +59,12 @@
 //
 // Store: Map "inbox.conversations" (owner bare JID → conversation JID →
 // JSON record with the last message as delivered), dropped on
-// xmppd.AccountDeleted. Disco: the server domain announces the namespace.
+// xmppd.AccountDeleted. A message's updates (sender's and recipient's
+// entries) are queued with xmppd.Packet.Persist: they commit in the
+// message's one transaction, with its archive copies, before it is
+// delivered. Every change is a read-modify-write inside one write
+// transaction, so changes of one owner (messages, markers, IQs) apply in
+// commit order and none is lost, without locks. Disco: the server domain announces the namespace.
 //
 // Config [inbox]: recent_unread (the ring size, default 100) and
 // max_result_limit (most entries one query returns, default 1000, 0 for
@@ -70,10 +75,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash/maphash"
 	"log/slog"
 	"slices"
-	"sync"
 	"time"
 
 	"github.com/xmppd/xmppd/store"
@@ -121,17 +124,15 @@ type Extension struct {
 
 	srv   *xmppd.Server
 	log   *slog.Logger
+	db    *store.DB
 	convs *store.Map
-
-	seed  maphash.Seed
-	locks [64]sync.Mutex // read-modify-write of one owner's entries
 }
 
 var _ xmppd.Extension = (*Extension)(nil)
 
 // New returns the inbox extension with its default configuration.
 func New() *Extension {
-	return &Extension{Config: Config{RecentUnread: 100, MaxResultLimit: 1000}, seed: maphash.MakeSeed()}
+	return &Extension{Config: Config{RecentUnread: 100, MaxResultLimit: 1000}}
 }
 
 // Name implements xmppd.Extension.
@@ -150,7 +151,8 @@ func (e *Extension) Register(r *xmppd.Registrar) error {
 	}
 	e.srv = r.Server()
 	e.log = r.Logger()
-	e.convs = r.Store().Map(storeName)
+	e.db = r.Store()
+	e.convs = e.db.Map(storeName)
 
 	r.Feature(NS)
 	xmppd.Hook(r, xmppd.MessageOut, xmppd.PriorityCount, e.outgoing)
@@ -252,10 +254,15 @@ func (en *entry) sidOf(mid string) string {
 	return ""
 }
 
-func (e *Extension) lock(owner string) func() {
-	m := &e.locks[maphash.String(e.seed, owner)%uint64(len(e.locks))]
-	m.Lock()
-	return m.Unlock
+// errCorrupt marks an entry that cannot be decoded.
+var errCorrupt = errors.New("corrupt record")
+
+// decodeEntry reads one stored entry.
+func decodeEntry(owner, conv string, raw []byte) (en entry, err error) {
+	if err := json.Unmarshal(raw, &en); err != nil {
+		return en, fmt.Errorf("inbox entry %q of %s: %w: %w", conv, owner, errCorrupt, err)
+	}
+	return en, nil
 }
 
 // load reads one entry; ok is false when there is none.
@@ -267,29 +274,64 @@ func (e *Extension) load(owner, conv string) (en entry, ok bool, err error) {
 	if err != nil {
 		return en, false, err
 	}
-	if err := json.Unmarshal(raw, &en); err != nil {
-		return en, false, fmt.Errorf("inbox entry %q of %s: corrupt record: %w", conv, owner, err)
-	}
-	return en, true, nil
+	en, err = decodeEntry(owner, conv, raw)
+	return en, err == nil, err
 }
 
-// update applies fn to one entry under the owner's lock and stores it when
-// fn reports a change. create says whether a missing entry is made.
-func (e *Extension) update(owner, conv string, create bool, fn func(en *entry) bool) (entry, bool, error) {
-	unlock := e.lock(owner)
-	defer unlock()
-	en, ok, err := e.load(owner, conv)
-	if err != nil || (!ok && !create) {
-		return en, ok, err
+// modify applies fn to one entry inside tx and stores it when fn reports a
+// change; create says whether a missing entry is made. Write transactions
+// are serialised, so this read-modify-write needs no lock and keeps the
+// order in which the changes of one owner commit. It may run more than
+// once (store.DB.Batch): fn gets a freshly read entry every time.
+func modify(tx *store.Tx, owner, conv string, create bool, fn func(en *entry) bool) (entry, bool, error) {
+	m := tx.Map(storeName)
+	var en entry
+	raw, err := m.Get(owner, conv)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		if !create {
+			return en, false, nil
+		}
+	case err != nil:
+		return en, false, err
+	default:
+		if en, err = decodeEntry(owner, conv, raw); err != nil {
+			return en, false, err
+		}
 	}
 	if !fn(&en) {
 		return en, true, nil
 	}
-	raw, err := json.Marshal(en)
+	raw, err = json.Marshal(en)
 	if err != nil {
 		return en, true, err
 	}
-	return en, true, e.convs.Put(owner, conv, raw)
+	return en, true, m.Put(owner, conv, raw)
+}
+
+// update is modify in a transaction of its own (IQs, XEP-0490 publishes).
+func (e *Extension) update(owner, conv string, create bool, fn func(en *entry) bool) (en entry, ok bool, err error) {
+	err = e.db.Batch(func(tx *store.Tx) error {
+		var err error
+		en, ok, err = modify(tx, owner, conv, create, fn)
+		return err
+	})
+	return en, ok, err
+}
+
+// persist queues modify on the message p, committed with the message's
+// other store changes before it is delivered (xmppd.Packet.Persist). A
+// corrupt entry is logged and left alone: it does not hold up the
+// message.
+func (e *Extension) persist(p *xmppd.Packet, owner, conv string, create bool, fn func(en *entry) bool) {
+	p.Persist(func(tx *store.Tx) error {
+		_, _, err := modify(tx, owner, conv, create, fn)
+		if errors.Is(err, errCorrupt) {
+			e.log.Error("updating inbox failed", "owner", owner, "jid", conv, "err", err)
+			return nil
+		}
+		return err
+	})
 }
 
 // all reads every entry of owner.
@@ -340,15 +382,16 @@ func (e *Extension) incoming(p *xmppd.Packet) xmppd.Verdict {
 	owner := p.To.Bare()
 	self := p.From.Bare() == owner
 	last := lastMessage{ID: p.StanzaID, At: time.Now().UTC(), From: p.From.String(), XML: string(p.Bytes())}
-	_, _, err := e.update(owner.String(), convKey(p.From, st), true, func(en *entry) bool {
+	sid, mid, ring := p.StanzaID, st.ID, e.Config.RecentUnread
+	e.persist(p, owner.String(), convKey(p.From, st), true, func(en *entry) bool {
 		en.Last = last
 		if self {
 			return true
 		}
 		en.Unread++
-		if p.StanzaID != "" {
-			en.Recent = append(en.Recent, recent{SID: p.StanzaID, MID: st.ID})
-			if n := len(en.Recent) - e.Config.RecentUnread; n > 0 {
+		if sid != "" {
+			en.Recent = append(en.Recent, recent{SID: sid, MID: mid})
+			if n := len(en.Recent) - ring; n > 0 {
 				en.Recent = slices.Delete(en.Recent, 0, n)
 			}
 		}
@@ -357,9 +400,6 @@ func (e *Extension) incoming(p *xmppd.Packet) xmppd.Verdict {
 		}
 		return true
 	})
-	if err != nil {
-		e.log.Error("updating inbox failed", "owner", owner.String(), "from", p.From.String(), "err", err)
-	}
 	return xmppd.Pass
 }
 
@@ -388,7 +428,7 @@ func (e *Extension) outgoing(p *xmppd.Packet) xmppd.Verdict {
 	if body {
 		last = lastMessage{ID: p.SentStanzaID, At: time.Now().UTC(), From: p.From.String(), XML: string(p.Bytes())}
 	}
-	_, _, err := e.update(owner.String(), convKey(to, st), body, func(en *entry) bool {
+	e.persist(p, owner.String(), convKey(to, st), body, func(en *entry) bool {
 		changed := false
 		if marked != "" {
 			changed = en.readUpTo(en.sidOf(marked))
@@ -399,9 +439,6 @@ func (e *Extension) outgoing(p *xmppd.Packet) xmppd.Verdict {
 		}
 		return changed
 	})
-	if err != nil {
-		e.log.Error("updating inbox failed", "owner", owner.String(), "to", to.String(), "err", err)
-	}
 	return xmppd.Pass
 }
 

@@ -18,6 +18,12 @@
 //     <stanza-id by='sender' id='Packet.SentStanzaID'/>. A message to
 //     oneself is stored once, as the incoming copy.
 //
+// Both copies are queued with Packet.Persist, so the core writes them
+// together with the message's other store changes (the inbox) in one
+// group-committed transaction right before the message is first
+// delivered. If that commit fails (a full disk), the message is not
+// delivered and its sender gets a wait / internal-server-error.
+//
 // What is archived (XEP-0313 §5.1.1 and Prosody's practice): messages of
 // type chat or normal carrying a <body/>, an OMEMO <encrypted/> payload
 // (eu.siacs.conversations.axolotl, urn:xmpp:omemo:2), a XEP-0424
@@ -225,9 +231,8 @@ func (e *Extension) archiveOutgoing(p *xmppd.Packet) xmppd.Verdict {
 	// stanza-id it wrote goes, as the core does for the recipient.
 	p.RemoveChildren("stanza-id", nsSID)
 	id := e.srv.NextID()
-	if e.append(owner.String(), id, to.String(), p.Bytes()) {
-		p.SentStanzaID = id
-	}
+	e.append(p, owner.String(), id, to.String(), p.Bytes())
+	p.SentStanzaID = id
 	return xmppd.Pass
 }
 
@@ -240,30 +245,39 @@ func (e *Extension) archiveIncoming(p *xmppd.Packet) xmppd.Verdict {
 	if !e.shouldArchive(owner, p.From) {
 		return xmppd.Pass
 	}
-	e.append(owner.String(), p.StanzaID, p.From.String(), p.Bytes())
+	e.append(p, owner.String(), p.StanzaID, p.From.String(), p.Bytes())
 	return xmppd.Pass
 }
 
-// append archives one stanza and keeps the archive within its limit. A
-// failure is logged and the message still delivered: losing the archive
-// copy is better than losing the message.
-func (e *Extension) append(owner, id, with string, stanza []byte) bool {
-	if err := e.archive.Append(owner, id, time.Now(), with, stanza); err != nil {
-		e.log.Error("archiving message failed", "owner", owner, "id", id, "err", err)
-		return false
-	}
+// append queues the archiving of one stanza on p (committed with the
+// message, see the package doc) and keeps the archive within its limit:
+// every trimEvery appends of an owner, the same transaction trims the
+// archive, so trimming costs no commit of its own. The count is taken
+// here, not in the transaction, which may run more than once.
+func (e *Extension) append(p *xmppd.Packet, owner, id, with string, stanza []byte) {
+	at := time.Now()
+	limit := 0
 	if m := e.Config.MaxMessagesPerUser; m > 0 {
 		v, _ := e.appends.Load(owner)
 		if v == nil {
 			v, _ = e.appends.LoadOrStore(owner, new(atomic.Int64))
 		}
 		if v.(*atomic.Int64).Add(1)%e.trimEvery == 0 {
-			if _, err := e.archive.Trim(owner, m); err != nil {
-				e.log.Error("trimming archive failed", "owner", owner, "err", err)
-			}
+			limit = m
 		}
 	}
-	return true
+	p.Persist(func(tx *store.Tx) error {
+		a := tx.Archive(archiveKey)
+		if err := a.Append(owner, id, at, with, stanza); err != nil {
+			return err
+		}
+		if limit > 0 {
+			if _, err := a.Trim(owner, limit); err != nil {
+				return fmt.Errorf("trimming the archive of %s: %w", owner, err)
+			}
+		}
+		return nil
+	})
 }
 
 func (e *Extension) accountDeleted(j xmppd.JID) xmppd.Verdict {

@@ -37,7 +37,7 @@ func online(t *testing.T, srv *xmppdtest.Server, user string) *xmppdtest.Client 
 	if err != nil {
 		t.Fatalf("login %s: %v", user, err)
 	}
-	c.Send("<presence/>")
+	c.Available()
 	return c
 }
 

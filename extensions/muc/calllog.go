@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/xmppd/xmppd/xmppd/dataform"
 	"github.com/xmppd/xmppd/xmppd/wire"
 )
 
@@ -240,28 +241,26 @@ func stamp(t time.Time) string {
 // callLogForm renders the calls as a XEP-0004 result table: one row per
 // participant entry, each naming its call, the call's start, end and host.
 func callLogForm(room string, calls []Call) *wire.Element {
-	x := wire.NewElement("x", nsData, wire.Attr{Name: "type", Value: "result"})
-	x.Append(wire.NewElement("title", nsData).SetText("Call log of " + room))
-	x.Append(formField("FORM_TYPE", "hidden", "", FormTypeCallLog))
+	x := dataform.New("result", FormTypeCallLog).Title("Call log of " + room)
 	cols := []struct{ v, label string }{
 		{"call", "Call"}, {"call_start", "Call start"}, {"call_end", "Call end"}, {"host", "Host"},
 		{"nick", "Nick"}, {"jid", "JID"}, {"joined", "Joined"}, {"left", "Left"},
 	}
 	rep := wire.NewElement("reported", nsData)
 	for _, c := range cols {
-		rep.Append(formField(c.v, "text-single", c.label))
+		rep.Append(dataform.FieldElement(c.v, "text-single", c.label))
 	}
 	x.Append(rep)
 	for i, c := range calls {
 		for _, p := range c.Participants {
 			it := wire.NewElement("item", nsData)
 			for j, v := range []string{strconv.Itoa(i + 1), stamp(c.Start), stamp(c.End), c.Host, p.Nick, p.JID, stamp(p.Joined), stamp(p.Left)} {
-				it.Append(formField(cols[j].v, "", "", v))
+				it.Append(dataform.FieldElement(cols[j].v, "", "", v))
 			}
 			x.Append(it)
 		}
 	}
-	return x
+	return x.Element()
 }
 
 // callLogText is the call log as plain text, for the command's note (a

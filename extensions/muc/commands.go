@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/xmppd/xmppd/xmppd"
+	"github.com/xmppd/xmppd/xmppd/dataform"
 	"github.com/xmppd/xmppd/xmppd/wire"
 	"mellium.im/xmpp/stanza"
 )
@@ -166,8 +167,8 @@ func (e *Extension) executeCommand(r *room, p *xmppd.Packet, q *wire.Element) (*
 				Append(wire.NewElement("complete", NSCommands)))
 			return res.Append(ctx.visitorForm()), nil
 		}
-		f := parseForm(x)
-		switch f.typ {
+		f := dataform.Parse(x)
+		switch f.Type {
 		case "cancel":
 			return commandResult(node, sid, "canceled"), nil
 		case "submit":

@@ -10,6 +10,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/xmppd/xmppd/xmppd/dataform"
 	"github.com/xmppd/xmppd/xmppd/wire"
 )
 
@@ -418,43 +419,39 @@ func (c *EnquiryContext) announcement() string {
 // enquiryForm is the context as a XEP-0004 result form, for disco#info
 // (XEP-0128). Fields without a value are left out.
 func (c *EnquiryContext) enquiryForm() *wire.Element {
-	x := wire.NewElement("x", nsData, wire.Attr{Name: "type", Value: "result"})
-	x.Append(formField("FORM_TYPE", "hidden", "", FormTypeEnquiry))
+	x := dataform.New("result", FormTypeEnquiry)
 	for _, f := range c.Fields() {
 		typ := "text-single"
 		if f.Var == "channel" {
 			typ = "list-single"
 		}
-		x.Append(formField(f.Var, typ, f.Label, f.Value))
+		x.Field(f.Var, typ, f.Label, f.Value)
 	}
-	return x
+	return x.Element()
 }
 
 // visitorForm is the enquiry-context command's form: the visitor fields,
 // prefilled, plus a pair to add a field.
 func (c *EnquiryContext) visitorForm() *wire.Element {
-	x := wire.NewElement("x", nsData, wire.Attr{Name: "type", Value: "form"})
-	x.Append(wire.NewElement("title", nsData).SetText("Enquiry: visitor details"))
-	x.Append(wire.NewElement("instructions", nsData).SetText(
+	x := dataform.New("form", FormTypeEnquiry).Title("Enquiry: visitor details").Instructions(
 		"Edit the visitor's details. To add a field, fill in new_field_name and new_field_value; " +
-			"an empty value removes an added field."))
-	x.Append(formField("FORM_TYPE", "hidden", "", FormTypeEnquiry))
+			"an empty value removes an added field.")
 	for _, f := range c.visitorFields() {
-		x.Append(formField(f.v, "text-single", f.label, *f.p))
+		x.Field(f.v, "text-single", f.label, *f.p)
 	}
 	for _, k := range sortedKeys(c.Visitor.Extra) {
-		x.Append(formField("visitor_"+k, "text-single", "Visitor "+strings.ReplaceAll(k, "_", " "), c.Visitor.Extra[k]))
+		x.Field("visitor_"+k, "text-single", "Visitor "+strings.ReplaceAll(k, "_", " "), c.Visitor.Extra[k])
 	}
-	x.Append(formField("new_field_name", "text-single", "New field: name"))
-	x.Append(formField("new_field_value", "text-single", "New field: value"))
-	return x
+	return x.Field("new_field_name", "text-single", "New field: name").
+		Field("new_field_value", "text-single", "New field: value").
+		Element()
 }
 
 // applyVisitorForm changes the visitor fields by a submitted
 // enquiry-context form. Only visitor fields may be edited there.
-func (c *EnquiryContext) applyVisitorForm(f *submittedForm) error {
-	if f.formType != "" && f.formType != FormTypeEnquiry {
-		return fmt.Errorf("unexpected FORM_TYPE %s", f.formType)
+func (c *EnquiryContext) applyVisitorForm(f *dataform.Form) error {
+	if f.FormType != "" && f.FormType != FormTypeEnquiry {
+		return fmt.Errorf("unexpected FORM_TYPE %s", f.FormType)
 	}
 	next := *c
 	next.Visitor.Extra = make(map[string]string, len(c.Visitor.Extra))
@@ -462,12 +459,12 @@ func (c *EnquiryContext) applyVisitorForm(f *submittedForm) error {
 		next.Visitor.Extra[k] = v
 	}
 	first := func(name string) string {
-		if v := f.fields[name]; len(v) > 0 {
+		if v := f.Values(name); len(v) > 0 {
 			return strings.Join(v, " ")
 		}
 		return ""
 	}
-	for _, name := range f.order {
+	for _, name := range f.Vars() {
 		switch {
 		case name == "new_field_name" || name == "new_field_value":
 		case strings.HasPrefix(normKey(name), "visitor_"):

@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/xmppd/xmppd/xmppd/dataform"
 	"github.com/xmppd/xmppd/xmppd/wire"
 )
 
@@ -13,38 +14,13 @@ import (
 // disco#info (muc#roominfo, XEP-0045 §15.5.4 + XEP-0128), both with
 // xmppd's x-xmppd#kind field.
 
-func formField(v, typ, label string, values ...string) *wire.Element {
-	f := wire.NewElement("field", nsData, wire.Attr{Name: "var", Value: v})
-	if typ != "" {
-		f.SetAttr("type", typ)
+// options are list options labelled with their value.
+func options(values ...string) []dataform.Option {
+	out := make([]dataform.Option, len(values))
+	for i, v := range values {
+		out[i] = dataform.Option{Label: v, Value: v}
 	}
-	if label != "" {
-		f.SetAttr("label", label)
-	}
-	for _, val := range values {
-		f.Append(wire.NewElement("value", nsData).SetText(val))
-	}
-	return f
-}
-
-func boolValue(b bool) string {
-	if b {
-		return "1"
-	}
-	return "0"
-}
-
-func boolField(v, label string, b bool) *wire.Element {
-	return formField(v, "boolean", label, boolValue(b))
-}
-
-func listField(v, label, value string, options ...string) *wire.Element {
-	f := formField(v, "list-single", label, value)
-	for _, o := range options {
-		f.Append(wire.NewElement("option", nsData, wire.Attr{Name: "label", Value: o}).
-			Append(wire.NewElement("value", nsData).SetText(o)))
-	}
-	return f
+	return out
 }
 
 func (c roomConfig) whois() string {
@@ -56,84 +32,39 @@ func (c roomConfig) whois() string {
 
 // configForm renders the owner's configuration form.
 func (c roomConfig) configForm() *wire.Element {
-	x := wire.NewElement("x", nsData, wire.Attr{Name: "type", Value: "form"})
-	x.Append(wire.NewElement("title", nsData).SetText("Room configuration"))
-	x.Append(formField("FORM_TYPE", "hidden", "", NSRoomConfig))
-	x.Append(formField("muc#roomconfig_roomname", "text-single", "Name", c.Name))
-	x.Append(formField("muc#roomconfig_roomdesc", "text-single", "Description", c.Description))
-	x.Append(listField(FieldKind, "Room kind", c.Kind, KindSpace, KindEnquiry, KindConference))
-	x.Append(boolField("muc#roomconfig_persistentroom", "Persistent (kept when the last occupant leaves)", c.Persistent))
-	x.Append(boolField("muc#roomconfig_publicroom", "Public (listed in the room directory)", c.Public))
-	x.Append(boolField("muc#roomconfig_membersonly", "Members only", c.MembersOnly))
-	x.Append(boolField("muc#roomconfig_passwordprotectedroom", "Password protected", c.Password != ""))
-	x.Append(formField("muc#roomconfig_roomsecret", "text-private", "Password", c.Password))
-	x.Append(listField("muc#roomconfig_whois", "Who may see real JIDs", c.whois(), "moderators", "anyone"))
-	x.Append(boolField("muc#roomconfig_moderatedroom", "Moderated (only participants with voice may speak)", c.Moderated))
-	x.Append(boolField("muc#roomconfig_changesubject", "Participants may change the subject", c.ChangeSubject))
-	x.Append(boolField("muc#roomconfig_allowinvites", "Members may invite others", c.AllowInvites))
-	x.Append(formField("muc#roomconfig_maxusers", "text-single", "Maximum number of occupants", strconv.Itoa(c.MaxUsers)))
-	return x
-}
-
-// submittedForm is a parsed submitted form: field var → values.
-type submittedForm struct {
-	typ      string
-	formType string
-	fields   map[string][]string
-	order    []string
-}
-
-func parseForm(x *wire.Element) *submittedForm {
-	f := &submittedForm{typ: x.Attr("type"), fields: make(map[string][]string)}
-	for _, fe := range x.ChildrenNamed("field", nsData) {
-		v := fe.Attr("var")
-		var vals []string
-		for _, ve := range fe.ChildrenNamed("value", nsData) {
-			vals = append(vals, ve.Text)
-		}
-		if v == "FORM_TYPE" {
-			if len(vals) > 0 {
-				f.formType = strings.TrimSpace(vals[0])
-			}
-			continue
-		}
-		if v == "" {
-			continue
-		}
-		if _, dup := f.fields[v]; !dup {
-			f.order = append(f.order, v)
-		}
-		f.fields[v] = vals
-	}
-	return f
-}
-
-func parseBool(s string) (bool, bool) {
-	switch strings.TrimSpace(s) {
-	case "1", "true":
-		return true, true
-	case "0", "false":
-		return false, true
-	}
-	return false, false
+	return dataform.New("form", NSRoomConfig).Title("Room configuration").
+		Field("muc#roomconfig_roomname", "text-single", "Name", c.Name).
+		Field("muc#roomconfig_roomdesc", "text-single", "Description", c.Description).
+		List(FieldKind, "Room kind", c.Kind, options(KindSpace, KindEnquiry, KindConference)...).
+		Bool("muc#roomconfig_persistentroom", "Persistent (kept when the last occupant leaves)", c.Persistent).
+		Bool("muc#roomconfig_publicroom", "Public (listed in the room directory)", c.Public).
+		Bool("muc#roomconfig_membersonly", "Members only", c.MembersOnly).
+		Bool("muc#roomconfig_passwordprotectedroom", "Password protected", c.Password != "").
+		Field("muc#roomconfig_roomsecret", "text-private", "Password", c.Password).
+		List("muc#roomconfig_whois", "Who may see real JIDs", c.whois(), options("moderators", "anyone")...).
+		Bool("muc#roomconfig_moderatedroom", "Moderated (only participants with voice may speak)", c.Moderated).
+		Bool("muc#roomconfig_changesubject", "Participants may change the subject", c.ChangeSubject).
+		Bool("muc#roomconfig_allowinvites", "Members may invite others", c.AllowInvites).
+		Field("muc#roomconfig_maxusers", "text-single", "Maximum number of occupants", strconv.Itoa(c.MaxUsers)).
+		Element()
 }
 
 // applyForm changes c by the submitted fields. Unknown fields are
 // ignored (clients send what other servers offer); a bad value is an
 // error naming the field.
-func (c *roomConfig) applyForm(f *submittedForm, maxOccupants int) error {
+func (c *roomConfig) applyForm(f *dataform.Form, maxOccupants int) error {
 	protected := c.Password != ""
 	protectedSet := false
 	secret, secretSet := "", false
-	for _, name := range f.order {
-		vals := f.fields[name]
+	for _, name := range f.Vars() {
+		vals := f.Values(name)
 		v := ""
 		if len(vals) > 0 {
 			v = vals[0]
 		}
 		bad := func() error { return fmt.Errorf("unsupported value %q for %s", v, name) }
 		setBool := func(dst *bool) error {
-			b, ok := parseBool(v)
+			b, ok := dataform.ParseBool(strings.TrimSpace(v))
 			if !ok {
 				return bad()
 			}
@@ -209,14 +140,13 @@ func (c *roomConfig) applyForm(f *submittedForm, maxOccupants int) error {
 // roomInfoForm is the muc#roominfo form of disco#info (XEP-0128).
 func (r *room) roomInfoForm(maxHistory int) *wire.Element {
 	c := r.rec.Config
-	x := wire.NewElement("x", nsData, wire.Attr{Name: "type", Value: "result"})
-	x.Append(formField("FORM_TYPE", "hidden", "", NSRoomInfo))
-	x.Append(formField("muc#roomconfig_roomname", "", "Name", c.Name))
-	x.Append(formField("muc#roominfo_description", "", "Description", c.Description))
-	x.Append(formField("muc#roominfo_subject", "", "Subject", r.rec.Subject))
-	x.Append(formField("muc#roominfo_changesubject", "boolean", "Participants may change the subject", boolValue(c.ChangeSubject)))
-	x.Append(formField("muc#roominfo_occupants", "", "Number of occupants", strconv.Itoa(len(r.occupants))))
-	x.Append(formField("muc#maxhistoryfetch", "", "Maximum number of history messages returned by the room", strconv.Itoa(maxHistory)))
-	x.Append(formField(FieldKind, "list-single", "Room kind", c.Kind))
-	return x
+	return dataform.New("result", NSRoomInfo).
+		Field("muc#roomconfig_roomname", "", "Name", c.Name).
+		Field("muc#roominfo_description", "", "Description", c.Description).
+		Field("muc#roominfo_subject", "", "Subject", r.rec.Subject).
+		Field("muc#roominfo_changesubject", "boolean", "Participants may change the subject", dataform.FormatBool(c.ChangeSubject)).
+		Field("muc#roominfo_occupants", "", "Number of occupants", strconv.Itoa(len(r.occupants))).
+		Field("muc#maxhistoryfetch", "", "Maximum number of history messages returned by the room", strconv.Itoa(maxHistory)).
+		Field(FieldKind, "list-single", "Room kind", c.Kind).
+		Element()
 }

@@ -5,6 +5,7 @@ import (
 	"slices"
 
 	"github.com/xmppd/xmppd/xmppd"
+	"github.com/xmppd/xmppd/xmppd/dataform"
 	"github.com/xmppd/xmppd/xmppd/mamproto"
 	"github.com/xmppd/xmppd/xmppd/wire"
 	"mellium.im/xmpp/stanza"
@@ -425,8 +426,8 @@ func (e *Extension) ownerSet(r *room, p *xmppd.Packet, q *wire.Element) error {
 	if x == nil {
 		return stanzaErr(stanza.Modify, stanza.BadRequest, "muc#owner set needs a data form or <destroy/>")
 	}
-	f := parseForm(x)
-	switch f.typ {
+	f := dataform.Parse(x)
+	switch f.Type {
 	case "cancel":
 		if r.locked {
 			// Creation abandoned (XEP-0045 §10.1.3).
@@ -437,8 +438,8 @@ func (e *Extension) ownerSet(r *room, p *xmppd.Packet, q *wire.Element) error {
 	default:
 		return stanzaErr(stanza.Modify, stanza.BadRequest, "the form must be of type submit or cancel")
 	}
-	if f.formType != "" && f.formType != NSRoomConfig {
-		return stanzaErr(stanza.Modify, stanza.BadRequest, "unexpected FORM_TYPE "+f.formType)
+	if f.FormType != "" && f.FormType != NSRoomConfig {
+		return stanzaErr(stanza.Modify, stanza.BadRequest, "unexpected FORM_TYPE "+f.FormType)
 	}
 	old := r.rec.Config
 	cfg := old

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/xmppd/xmppd/xmppd"
+	"github.com/xmppd/xmppd/xmppd/dataform"
 	"github.com/xmppd/xmppd/xmppd/wire"
 )
 
@@ -259,18 +260,12 @@ func verString(q *wire.Element, h hash.Hash) (string, bool) {
 	}
 	type form struct {
 		formType string
-		fields   []field
+		fields   []dataform.Field
 	}
 	var forms []form
 	for _, x := range q.ChildrenNamed("x", nsData) {
-		f := parseForm(&wire.Element{Children: []*wire.Element{x}})
-		hasType := false
-		for _, fe := range x.ChildrenNamed("field", nsData) {
-			if fe.Attr("var") == "FORM_TYPE" {
-				hasType = true
-			}
-		}
-		if !hasType {
+		f := dataform.Parse(x)
+		if !f.HasFormType {
 			// §5.4: forms without FORM_TYPE are ignored.
 			continue
 		}
@@ -284,7 +279,7 @@ func verString(q *wire.Element, h hash.Hash) (string, bool) {
 	}
 	for _, f := range forms {
 		b.WriteString(f.formType + "<")
-		slices.SortFunc(f.fields, func(a, b field) int { return cmp.Compare(a.Var, b.Var) })
+		slices.SortFunc(f.fields, func(a, b dataform.Field) int { return cmp.Compare(a.Var, b.Var) })
 		for _, fl := range f.fields {
 			b.WriteString(fl.Var + "<")
 			vals := slices.Clone(fl.Values)

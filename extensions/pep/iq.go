@@ -7,6 +7,7 @@ import (
 
 	"github.com/xmppd/xmppd/store"
 	"github.com/xmppd/xmppd/xmppd"
+	"github.com/xmppd/xmppd/xmppd/dataform"
 	"github.com/xmppd/xmppd/xmppd/wire"
 	"mellium.im/xmpp/stanza"
 )
@@ -129,9 +130,9 @@ func (e *Extension) publish(iq *xmppd.IQ, owner xmppd.JID, node string, pub *wir
 	if len(id) > maxItemID {
 		return nil, pubsubError(stanza.Modify, stanza.NotAcceptable, "", "item id longer than "+strconv.Itoa(maxItemID)+" bytes")
 	}
-	var opts *dataForm
+	var opts *dataform.Form
 	if po := iq.Payload.Child("publish-options", NS); po != nil {
-		opts = parseForm(po)
+		opts = dataform.Find(po)
 		if opts != nil && opts.FormType != "" && opts.FormType != NSPublishOptions {
 			return nil, pubsubError(stanza.Modify, stanza.BadRequest, "invalid-options", "publish-options FORM_TYPE must be "+NSPublishOptions)
 		}
@@ -222,7 +223,7 @@ func (e *Extension) retract(owner xmppd.JID, node string, ret *wire.Element) err
 	if len(ids) == 0 {
 		return pubsubError(stanza.Modify, stanza.BadRequest, "item-required", "retract needs an item")
 	}
-	notifyAttr, notifySet := parseBool(ret.Attr("notify"))
+	notifyAttr, notifySet := dataform.ParseBool(ret.Attr("notify"))
 	return e.withNode(owner, node, func(t nodeTx, rec *nodeRecord) error {
 		for _, id := range ids {
 			if !slices.Contains(rec.Items, id) {
@@ -259,7 +260,7 @@ func (e *Extension) retract(owner xmppd.JID, node string, ret *wire.Element) err
 func (e *Extension) create(owner xmppd.JID, node string, configure *wire.Element) error {
 	cfg := defaultConfig()
 	if configure != nil {
-		if f := parseForm(configure); f != nil {
+		if f := dataform.Find(configure); f != nil {
 			if f.FormType != "" && f.FormType != NSNodeConfig {
 				return xmppd.StanzaError(stanza.Modify, stanza.BadRequest, "configure FORM_TYPE must be "+NSNodeConfig)
 			}
@@ -464,7 +465,7 @@ func (e *Extension) ownerSet(iq *xmppd.IQ) (*wire.Element, error) {
 
 // configure applies a submitted node_config form (XEP-0060 §8.2.4).
 func (e *Extension) configure(owner xmppd.JID, node string, act *wire.Element) error {
-	f := parseForm(act)
+	f := dataform.Find(act)
 	if f == nil {
 		return xmppd.StanzaError(stanza.Modify, stanza.BadRequest, "configure needs a data form")
 	}

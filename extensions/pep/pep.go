@@ -226,14 +226,7 @@ func (e *Extension) Stop(ctx context.Context) error {
 		return nil
 	}
 	e.cancel()
-	done := make(chan struct{})
-	go func() { e.wg.Wait(); close(done) }()
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	return xmppd.WaitContext(ctx, &e.wg)
 }
 
 // accountDeleted drops every node and item of the account.

@@ -8,6 +8,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/xmppd/xmppd/xmppd"
+	"github.com/xmppd/xmppd/xmppd/dataform"
 	"github.com/xmppd/xmppd/xmppd/wire"
 	"mellium.im/xmpp/stanza"
 )
@@ -135,25 +136,21 @@ func (e *Extension) deviceOnlineAgain(s *xmppd.Session) xmppd.Verdict {
 	return xmppd.Pass
 }
 
-func field(name, value string) *wire.Element {
-	return wire.NewElement("field", nsData, wire.Attr{Name: "var", Value: name}).Append(
-		wire.NewElement("value", nsData).SetText(value))
-}
-
 // notification builds the pubsub publish of one notification.
 func notification(g registration, count int, s summary) *wire.Element {
-	form := wire.NewElement("x", nsData, wire.Attr{Name: "type", Value: "submit"}).Append(
-		field("FORM_TYPE", NSSummary),
-		field("message-count", strconv.Itoa(count)),
-		field("last-message-sender", s.sender))
+	// FORM_TYPE goes without type='hidden', as in XEP-0357's examples.
+	form := dataform.New("submit", "").
+		Field("FORM_TYPE", "", "", NSSummary).
+		Field("message-count", "", "", strconv.Itoa(count)).
+		Field("last-message-sender", "", "", s.sender)
 	if s.body != "" {
-		form.Append(field("last-message-body", s.body))
+		form.Field("last-message-body", "", "", s.body)
 	}
 	pub := wire.NewElement("publish", NSPubsub)
 	if g.Node != "" {
 		pub.SetAttr("node", g.Node)
 	}
-	pub.Append(wire.NewElement("item", NSPubsub).Append(wire.NewElement("notification", NS).Append(form)))
+	pub.Append(wire.NewElement("item", NSPubsub).Append(wire.NewElement("notification", NS).Append(form.Element())))
 	ps := wire.NewElement("pubsub", NSPubsub).Append(pub)
 	if g.Options != "" {
 		if x, err := wire.Parse([]byte(g.Options)); err == nil {

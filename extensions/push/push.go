@@ -79,6 +79,7 @@ import (
 	"github.com/xmppd/xmppd/store"
 	"github.com/xmppd/xmppd/xmppd"
 	"github.com/xmppd/xmppd/xmppd/config"
+	"github.com/xmppd/xmppd/xmppd/dataform"
 	"github.com/xmppd/xmppd/xmppd/wire"
 	"mellium.im/xmpp/stanza"
 )
@@ -93,7 +94,6 @@ const (
 	// to message bodies in notifications.
 	FieldIncludeBody = "x-xmppd#include-body"
 
-	nsData    = "jabber:x:data"
 	nsClient  = "jabber:client"
 	nsOMEMO   = "eu.siacs.conversations.axolotl"
 	nsOMEMO2  = "urn:xmpp:omemo:2"
@@ -176,14 +176,7 @@ func (e *Extension) Stop(ctx context.Context) error {
 		return nil
 	}
 	e.cancel()
-	done := make(chan struct{})
-	go func() { e.wg.Wait(); close(done) }()
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	return xmppd.WaitContext(ctx, &e.wg)
 }
 
 // registration is one enabled app server of one device.
@@ -239,23 +232,24 @@ func (e *Extension) handleEnable(iq *xmppd.IQ) (*wire.Element, error) {
 		return nil, err
 	}
 	g := registration{JID: app.String(), Node: iq.Payload.Attr("node"), Resource: iq.From.Resource}
-	if x := iq.Payload.Child("x", nsData); x != nil {
-		opts := wire.NewElement("x", nsData, wire.Attr{Name: "type", Value: "submit"})
-		for _, f := range x.ChildrenNamed("field", nsData) {
-			v := f.ChildText("value", nsData)
-			switch f.Attr("var") {
-			case "FORM_TYPE":
-				if v != NSPublishOptions {
-					return nil, xmppd.StanzaError(stanza.Modify, stanza.BadRequest, "the enable form's FORM_TYPE must be "+NSPublishOptions)
-				}
-			case FieldIncludeBody:
-				g.Body = v == "1" || v == "true"
-				continue
-			}
-			opts.Append(f)
+	if x := iq.Payload.Child("x", dataform.NS); x != nil {
+		form := dataform.Parse(x)
+		if form.HasFormType && form.FormType != NSPublishOptions {
+			return nil, xmppd.StanzaError(stanza.Modify, stanza.BadRequest, "the enable form's FORM_TYPE must be "+NSPublishOptions)
 		}
-		if len(opts.Children) > 1 {
-			g.Options = opts.String()
+		if vals := form.Values(FieldIncludeBody); len(vals) > 0 {
+			g.Body, _ = dataform.ParseBool(vals[0])
+		}
+		// The app server gets the fields as the client wrote them (types,
+		// labels), only xmppd's own taken out.
+		opts := dataform.New("submit", "")
+		for _, f := range x.ChildrenNamed("field", dataform.NS) {
+			if f.Attr("var") != FieldIncludeBody {
+				opts.Append(f)
+			}
+		}
+		if el := opts.Element(); len(el.Children) > 1 {
+			g.Options = el.String()
 		}
 	}
 	raw, err := json.Marshal(g)

@@ -28,6 +28,7 @@ import (
 
 	"github.com/xmppd/xmppd/store"
 	"github.com/xmppd/xmppd/xmppd"
+	"github.com/xmppd/xmppd/xmppd/dataform"
 	"github.com/xmppd/xmppd/xmppd/wire"
 	"mellium.im/xmpp/stanza"
 )
@@ -37,8 +38,7 @@ const (
 	NS         = "urn:xmpp:mam:2"
 	NSExtended = NS + "#extended"
 
-	nsRSM  = "http://jabber.org/protocol/rsm"
-	nsData = "jabber:x:data"
+	nsRSM = "http://jabber.org/protocol/rsm"
 )
 
 // Page sizes (XEP-0313 §4.3.1: the server MAY limit a page).
@@ -72,21 +72,13 @@ func ParseRequest(el *wire.Element) (*Request, error) {
 		return nil, xmppd.StanzaError(stanza.Cancel, stanza.FeatureNotImplemented, "pubsub node archives (XEP-0442) are not served here")
 	}
 	var formAfter, formBefore string
-	if x := el.Child("x", nsData); x != nil {
-		for _, f := range x.ChildrenNamed("field", nsData) {
-			var values []string
-			for _, v := range f.ChildrenNamed("value", nsData) {
-				values = append(values, strings.TrimSpace(v.Text))
-			}
-			first := ""
-			if len(values) > 0 {
-				first = values[0]
-			}
-			switch name := f.Attr("var"); name {
-			case "FORM_TYPE":
-				if first != NS {
-					return nil, badRequest("FORM_TYPE must be " + NS)
-				}
+	if form := dataform.Find(el); form != nil {
+		if form.HasFormType && form.FormType != NS {
+			return nil, badRequest("FORM_TYPE must be " + NS)
+		}
+		for _, f := range form.Fields {
+			first := f.Value()
+			switch name := f.Var; name {
 			case "with":
 				if first == "" {
 					continue
@@ -115,8 +107,8 @@ func ParseRequest(el *wire.Element) (*Request, error) {
 				formBefore = first
 			case "ids":
 				req.Query.IDs = []string{}
-				for _, v := range values {
-					if v != "" {
+				for _, v := range f.Values {
+					if v = strings.TrimSpace(v); v != "" {
 						req.Query.IDs = append(req.Query.IDs, v)
 					}
 				}
@@ -355,21 +347,16 @@ func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\r' || c == '\
 // Form is the answer to form discovery (XEP-0313 §4.1.5): the
 // <query/> with the fields ParseRequest understands.
 func Form() *wire.Element {
-	field := func(typ, name string) *wire.Element {
-		return wire.NewElement("field", nsData).SetAttr("type", typ).SetAttr("var", name)
-	}
-	x := wire.NewElement("x", nsData).SetAttr("type", "form").Append(
-		field("hidden", "FORM_TYPE").Append(wire.NewElement("value", nsData).SetText(NS)),
-		field("jid-single", "with"),
-		field("text-single", "start"),
-		field("text-single", "end"),
-		field("text-single", "before-id"),
-		field("text-single", "after-id"),
-		field("list-multi", "ids").Append(
+	x := dataform.New("form", NS).
+		Field("with", "jid-single", "").
+		Field("start", "text-single", "").
+		Field("end", "text-single", "").
+		Field("before-id", "text-single", "").
+		Field("after-id", "text-single", "").
+		Append(dataform.FieldElement("ids", "list-multi", "").Append(
 			wire.NewElement("validate", "http://jabber.org/protocol/xdata-validate").SetAttr("datatype", "xs:string").
-				Append(wire.NewElement("open", "http://jabber.org/protocol/xdata-validate"))),
-	)
-	return wire.NewElement("query", NS).Append(x)
+				Append(wire.NewElement("open", "http://jabber.org/protocol/xdata-validate"))))
+	return wire.NewElement("query", NS).Append(x.Element())
 }
 
 // Metadata answers the archive metadata query (XEP-0313 §5): the first
