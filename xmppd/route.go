@@ -88,6 +88,29 @@ func (srv *Server) Commit(p *Packet) bool {
 		p.persist = nil
 		return false
 	}
+	err := srv.CommitQueued(p)
+	if err == nil {
+		return true
+	}
+	srv.log.Error("storing a message failed, not delivered", "from", p.From.String(), "to", p.To.String(), "err", err)
+	srv.Bounce(p, errNotStored)
+	return false
+}
+
+// CommitQueued writes the store changes queued on p (Packet.Persist) in
+// one group commit, like Commit, but leaves the failure to the caller: it
+// neither logs nor answers the sender. A component that stores and
+// delivers a stanza itself (a MUC room's archive write and the RoomMessage
+// hook's changes) uses it. After a failure, p is never committed again
+// and Commit reports false.
+func (srv *Server) CommitQueued(p *Packet) error {
+	if p.persistErr != nil {
+		p.persist = nil
+		return p.persistErr
+	}
+	if p.persist == nil {
+		return nil
+	}
 	fns := p.persist
 	p.persist = nil
 	err := srv.store.Batch(func(tx *store.Tx) error {
@@ -98,13 +121,8 @@ func (srv *Server) Commit(p *Packet) bool {
 		}
 		return nil
 	})
-	if err == nil {
-		return true
-	}
 	p.persistErr = err
-	srv.log.Error("storing a message failed, not delivered", "from", p.From.String(), "to", p.To.String(), "err", err)
-	srv.Bounce(p, errNotStored)
-	return false
+	return err
 }
 
 // IsLocal reports whether j is at the server's own domain.

@@ -115,3 +115,32 @@ func (srv *Server) SendIQ(ctx context.Context, from, to JID, typ string, payload
 		return nil, ctx.Err()
 	}
 }
+
+// RoomMessageEvent is a group chat message a room of the MUC service
+// archived, told to other extensions through the RoomMessage hook point
+// before the room fans it out: the inbox counts it for the room's users,
+// push wakes their offline devices.
+type RoomMessageEvent struct {
+	Room JID // the room's bare JID
+	// Packet is the stanza as stored and fanned out (from room/nick, to the
+	// room), StanzaID = the room's stanza-id. Handlers may queue store
+	// changes on it (Packet.Persist): the MUC service commits them in one
+	// transaction with the room archive write, before fan-out; if that
+	// commit fails the message is neither archived nor delivered.
+	Packet *Packet
+	Sender JID    // the sender's real bare JID
+	Nick   string // the sender's nick
+	// Members are the bare JIDs of the room's affiliated users (owner,
+	// admin, member); Occupants the real bare JIDs of the users in the
+	// room now. A user may be in both. Shared: never modify them.
+	Members   []JID
+	Occupants []JID
+	// Mentions are the bare JIDs of the users the message mentions (empty
+	// until the mentions feature fills it).
+	Mentions []JID
+}
+
+// RoomMessage runs once per archived group chat message (one with a
+// body), with the room's lock held: handlers observe, queue store changes
+// on ev.Packet, must be quick and return Pass.
+var RoomMessage = HookPoint[*RoomMessageEvent]{"room/message"}

@@ -37,10 +37,19 @@
 // know (an old one) changes nothing. The unread-mentions count is kept per
 // conversation and stays 0 until the mentions feature detects mentions.
 //
-// Rooms: group chat messages are delivered by the MUC service straight to
-// the occupants' sessions, through no hook point, so rooms are not in the
-// inbox yet. Private messages from room occupants (carrying a muc#user
-// <x/>) are conversations of their own, keyed by the occupant's full JID.
+// Rooms (as MongooseIM, in the same list as 1:1 conversations): for every
+// archived group chat message (hook xmppd.RoomMessage, run by the MUC
+// service before fan-out; the changes commit with the room archive write)
+// every member (owner, admin, member) and every occupant gets the
+// conversation keyed by the room's bare JID with this last message (as
+// stored: from room/nick, to the room) and one unread more; the sender's
+// own entry gets the last message and keeps its count. The read position
+// is a room stanza-id: a <displayed/> marker the user sends to the room
+// (id = the room stanza-id or the message's id attribute, for a message
+// the entry remembers) or a XEP-0490 item with id = the room's JID and
+// <stanza-id by='room'/>. A muted room still counts. Private messages from
+// room occupants (carrying a muc#user <x/>) are conversations of their
+// own, keyed by the occupant's full JID.
 //
 // IQs (xmppd.TargetAccount, the owner only, else forbidden):
 //
@@ -158,6 +167,7 @@ func (e *Extension) Register(r *xmppd.Registrar) error {
 	xmppd.Hook(r, xmppd.MessageOut, xmppd.PriorityCount, e.outgoing)
 	xmppd.Hook(r, xmppd.MessageToAccount, xmppd.PriorityCount, e.incoming)
 	xmppd.Hook(r, xmppd.MessageToFull, xmppd.PriorityCount, e.incoming)
+	xmppd.Hook(r, xmppd.RoomMessage, xmppd.PriorityCount, e.roomMessage)
 	xmppd.Hook(r, xmppd.PEPPublished, xmppd.PriorityObserve, e.displayedSync)
 	xmppd.Hook(r, xmppd.AccountDeleted, xmppd.PriorityDeliver, e.accountDeleted)
 	for _, h := range []struct {
@@ -382,8 +392,16 @@ func (e *Extension) incoming(p *xmppd.Packet) xmppd.Verdict {
 	owner := p.To.Bare()
 	self := p.From.Bare() == owner
 	last := lastMessage{ID: p.StanzaID, At: time.Now().UTC(), From: p.From.String(), XML: string(p.Bytes())}
-	sid, mid, ring := p.StanzaID, st.ID, e.Config.RecentUnread
-	e.persist(p, owner.String(), convKey(p.From, st), true, func(en *entry) bool {
+	e.persist(p, owner.String(), convKey(p.From, st), true, e.counter(last, self, st.ID))
+	return xmppd.Pass
+}
+
+// counter returns the change a new message makes to a conversation: it
+// becomes the last message and, unless the user sent it (self), one more
+// unread (remembered by its stanza-id last.ID and id attribute mid).
+func (e *Extension) counter(last lastMessage, self bool, mid string) func(en *entry) bool {
+	sid, ring := last.ID, e.Config.RecentUnread
+	return func(en *entry) bool {
 		en.Last = last
 		if self {
 			return true
@@ -399,14 +417,42 @@ func (e *Extension) incoming(p *xmppd.Packet) xmppd.Verdict {
 			en.Box = "" // a new message brings an archived entry back (MongooseIM)
 		}
 		return true
-	})
+	}
+}
+
+// roomMessage counts a room's group chat message (xmppd.RoomMessage) in
+// the inbox of every member and occupant: the conversation keyed by the
+// room's bare JID gets it as last message, one unread more for everyone
+// but the sender. The changes commit with the room's archive write.
+func (e *Extension) roomMessage(ev *xmppd.RoomMessageEvent) xmppd.Verdict {
+	p := ev.Packet
+	last := lastMessage{ID: p.StanzaID, At: time.Now().UTC(), From: p.From.String(), XML: string(p.Bytes())}
+	room := ev.Room.BareString()
+	seen := make(map[xmppd.JID]struct{}, len(ev.Members)+len(ev.Occupants))
+	for _, list := range [][]xmppd.JID{ev.Members, ev.Occupants} {
+		for _, u := range list {
+			u = u.Bare()
+			if _, ok := seen[u]; ok || u.Local == "" || !e.srv.IsLocal(u) {
+				continue
+			}
+			seen[u] = struct{}{}
+			e.persist(p, u.String(), room, true, e.counter(last, u == ev.Sender.Bare(), p.Stanza.ID))
+		}
+	}
 	return xmppd.Pass
 }
 
 // outgoing records the user's own messages and displayed markers.
 func (e *Extension) outgoing(p *xmppd.Packet) xmppd.Verdict {
 	st := p.Stanza
-	if p.Origin == nil || !conversational(st) {
+	if p.Origin == nil {
+		return xmppd.Pass
+	}
+	if st.Type == "groupchat" {
+		e.roomMarker(p)
+		return xmppd.Pass
+	}
+	if !conversational(st) {
 		return xmppd.Pass
 	}
 	owner := p.From.Bare()
@@ -440,6 +486,29 @@ func (e *Extension) outgoing(p *xmppd.Packet) xmppd.Verdict {
 		return changed
 	})
 	return xmppd.Pass
+}
+
+// roomMarker moves the read position of a room's conversation on a
+// <displayed/> marker the user sends to the room. Its id may be the
+// message's id attribute or its room stanza-id (XEP-0333 asks for the
+// latter in group chat); an id the entry does not know changes nothing.
+func (e *Extension) roomMarker(p *xmppd.Packet) {
+	c, ok := p.Stanza.Child("displayed", nsMarkers)
+	if !ok || p.To.Local == "" || p.To.Resource != "" {
+		return
+	}
+	el, err := wire.Parse(p.Stanza.ChildBytes(c))
+	if err != nil || el.Attr("id") == "" {
+		return
+	}
+	marked := el.Attr("id")
+	e.persist(p, p.From.BareString(), p.To.BareString(), false, func(en *entry) bool {
+		sid := en.sidOf(marked)
+		if sid == "" && (marked == en.Last.ID || slices.ContainsFunc(en.Recent, func(r recent) bool { return r.SID == marked })) {
+			sid = marked
+		}
+		return en.readUpTo(sid)
+	})
 }
 
 // reachable says whether a message to j goes anywhere (an account here or

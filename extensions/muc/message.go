@@ -4,6 +4,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/xmppd/xmppd/store"
 	"github.com/xmppd/xmppd/xmppd"
 	"github.com/xmppd/xmppd/xmppd/wire"
 	"mellium.im/xmpp/stanza"
@@ -138,13 +139,45 @@ func (e *Extension) groupchat(r *room, o *occupant, p *xmppd.Packet) {
 		return
 	}
 	if hasBody {
-		if err := e.remember(r, stored, id, o.from, now); err != nil {
+		// The archive write and what the RoomMessage hook's handlers queue
+		// (inbox entries) commit in one transaction before fan-out.
+		pkt := xmppd.NewPacket(stored, o.jid, r.jid)
+		pkt.StanzaID = id
+		owner, with := r.jid.String(), o.from
+		pkt.Persist(func(tx *store.Tx) error {
+			return tx.Archive(storeArchive).Append(owner, id, now, with, stored.Raw)
+		})
+		xmppd.RunHook(e.srv, xmppd.RoomMessage, roomEvent(r, o, pkt))
+		if err := e.srv.CommitQueued(pkt); err != nil {
 			e.log.Error("archiving a room message failed", "room", r.jid.String(), "err", err)
 			e.bounce(p, stanza.InternalServerError, stanza.Wait, "the room could not store the message")
 			return
 		}
+		e.remembered(r, stored, now)
 	}
 	e.fanout(r, stored)
+}
+
+// roomEvent describes an archived group chat message for the RoomMessage
+// hook point. r.mu is held.
+func roomEvent(r *room, o *occupant, pkt *xmppd.Packet) *xmppd.RoomMessageEvent {
+	ev := &xmppd.RoomMessageEvent{Room: r.jid, Packet: pkt, Sender: o.bare, Nick: o.nick}
+	for j, a := range r.rec.Affiliations {
+		switch a {
+		case affOwner, affAdmin, affMember:
+			if jj, err := xmppd.ParseJID(j); err == nil {
+				ev.Members = append(ev.Members, jj.Bare())
+			}
+		}
+	}
+	seen := make(map[xmppd.JID]struct{}, len(r.occupants))
+	for _, oc := range r.occupants {
+		if _, ok := seen[oc.bare]; !ok {
+			seen[oc.bare] = struct{}{}
+			ev.Occupants = append(ev.Occupants, oc.bare)
+		}
+	}
+	return ev
 }
 
 // fanout delivers a stored stanza to every occupant session: one Rewrite

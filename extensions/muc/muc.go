@@ -28,7 +28,12 @@
 //   - Room archives (XEP-0313, urn:xmpp:mam:2 and #extended on every
 //     room): every groupchat message with a body is appended to the
 //     room's archive under its room stanza-id before fan-out, so the id
-//     occupants see is the MAM id. History on join is the archive's end
+//     occupants see is the MAM id. Before that write the core hook point
+//     xmppd.RoomMessage runs (room, stored stanza, sender, nick, members,
+//     occupants): what its handlers queue with Packet.Persist (inbox
+//     entries) commits in one transaction with the archive write
+//     (Server.CommitQueued); if it fails, the sender gets wait /
+//     internal-server-error and nobody the message. History on join is the archive's end
 //     (the last max_history, kept in memory, read back by one reverse
 //     query at start). MAM queries to the room's bare JID (iq.go roomMAM,
 //     protocol code in xmppd/mamproto) follow Prosody's mod_muc_mam: open

@@ -296,6 +296,14 @@ func (e *Extension) remember(r *room, st *wire.Stanza, id, with string, at time.
 	if err := e.archive.Append(owner, id, at, with, st.Raw); err != nil {
 		return err
 	}
+	e.remembered(r, st, at)
+	return nil
+}
+
+// remembered does what follows a committed archive write: the archive
+// limit (trimmed now and then) and the in-memory history. r.mu is held.
+func (e *Extension) remembered(r *room, st *wire.Stanza, at time.Time) {
+	owner := r.jid.String()
 	if m := e.Config.ArchiveMaxMessages; m > 0 {
 		// Trim every 1% of the limit (at most every 100 messages): one
 		// write transaction, an overshoot of at most 1%.
@@ -311,14 +319,13 @@ func (e *Extension) remember(r *room, st *wire.Stanza, id, with string, at time.
 	}
 	max := e.Config.MaxHistory
 	if max == 0 {
-		return nil
+		return
 	}
 	r.history = append(r.history, historyEntry{at: at, st: st, length: len(st.Raw)})
 	if len(r.history) >= 2*max {
 		// Drop the oldest; copy now and then instead of on every message.
 		r.history = append(make([]historyEntry, 0, 2*max), r.history[len(r.history)-max:]...)
 	}
-	return nil
 }
 
 // recent returns the last MaxHistory entries.

@@ -27,6 +27,12 @@ func worthPushing(st *wire.Stanza) (body string, ok bool) {
 	default:
 		return "", false
 	}
+	return pushable(st)
+}
+
+// pushable says whether a message of any type has a body or an encrypted
+// payload, and returns the body.
+func pushable(st *wire.Stanza) (body string, ok bool) {
 	for _, c := range st.Children {
 		switch {
 		case c.Name == "body" && c.NS == nsClient:
@@ -51,17 +57,24 @@ func (e *Extension) message(p *xmppd.Packet) xmppd.Verdict {
 	if !allows(e.Setting(owner, p.From.Bare()), false, false) {
 		return xmppd.Pass
 	}
+	e.notify(owner, p.From.BareString(), body)
+	return xmppd.Pass
+}
+
+// notify publishes a notification for every registration of owner whose
+// device is offline (or hibernating), each on its own goroutine.
+func (e *Extension) notify(owner xmppd.JID, sender, body string) {
 	regs, err := e.registrations(owner.String())
 	if err != nil {
 		e.log.Error("reading push registrations failed", "owner", owner.String(), "err", err)
-		return xmppd.Pass
+		return
 	}
 	for _, g := range regs {
 		if e.deviceOnline(owner, g.Resource) {
 			continue
 		}
 		n := e.bumpCount(owner.String(), g.key())
-		s := summary{sender: p.From.BareString()}
+		s := summary{sender: sender}
 		if g.Body && e.Config.AllowBody {
 			s.body = truncate(body, e.Config.MaxBody)
 		}
@@ -71,6 +84,43 @@ func (e *Extension) message(p *xmppd.Packet) xmppd.Verdict {
 			e.publish(owner, g, n, s)
 		}()
 	}
+}
+
+// roomMessage is the group chat trigger (xmppd.RoomMessage): every member
+// and occupant but the sender whose room setting allows it (always; on-mention
+// only when ev.Mentions names them; never: nothing) gets a notification
+// for each registration whose device is offline or hibernating. The
+// sender shown is the room's JID. It works on a goroutine of its own, off
+// the room's lock.
+func (e *Extension) roomMessage(ev *xmppd.RoomMessageEvent) xmppd.Verdict {
+	body, ok := pushable(ev.Packet.Stanza)
+	if !ok {
+		return xmppd.Pass
+	}
+	room, sender := ev.Room.Bare(), ev.Sender.Bare()
+	var users []xmppd.JID
+	seen := make(map[xmppd.JID]struct{}, len(ev.Members)+len(ev.Occupants))
+	for _, list := range [][]xmppd.JID{ev.Members, ev.Occupants} {
+		for _, u := range list {
+			u = u.Bare()
+			if _, dup := seen[u]; dup || u == sender || u.Local == "" || !e.srv.IsLocal(u) {
+				continue
+			}
+			seen[u] = struct{}{}
+			users = append(users, u)
+		}
+	}
+	mentions := slices.Clone(ev.Mentions)
+	e.wg.Add(1)
+	go func() {
+		defer e.wg.Done()
+		for _, u := range users {
+			mentioned := slices.ContainsFunc(mentions, func(m xmppd.JID) bool { return m.Bare() == u })
+			if allows(e.Setting(u, room), true, mentioned) {
+				e.notify(u, room.String(), body)
+			}
+		}
+	}()
 	return xmppd.Pass
 }
 
@@ -88,10 +138,11 @@ func allows(setting string, groupchat, mentioned bool) bool {
 }
 
 // deviceOnline says whether the device that registered has an available
-// session (a hibernating one, once stream management tells, is offline).
+// session; a hibernating one (XEP-0198, connection lost, waiting for a
+// resume) is offline.
 func (e *Extension) deviceOnline(owner xmppd.JID, resource string) bool {
 	s := e.srv.Session(xmppd.JID{Local: owner.Local, Domain: owner.Domain, Resource: resource})
-	return s != nil && s.Available()
+	return s != nil && s.Available() && !s.Hibernating()
 }
 
 func truncate(s string, n int) string {

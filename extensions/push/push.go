@@ -39,8 +39,16 @@
 // app server that is a component of this server (Registrar.HandleDomain)
 // is reached; others are skipped.
 //
-// Stream management: a hibernating session should count as offline here;
-// deviceOnline is the one place to say so once the core tells.
+// Stream management: a hibernating session (XEP-0198, connection lost,
+// waiting for a resume) counts as offline (deviceOnline).
+//
+// Group chat: a handler on xmppd.RoomMessage (run by the MUC service for
+// every archived group chat message with a body) looks at every member and
+// occupant of the room but the sender, on a goroutine of its own. The rule
+// is the 1:1 one: each registration whose device has no available,
+// non-hibernating session gets a notification (last-message-sender = the
+// room's JID), whether or not another of the user's sessions is in the
+// room, unless the user's setting for the room says no.
 //
 // Notification settings (XEP-0492): a handler on xmppd.PEPPublished reads
 // the <notify/> element in the <extensions/> of every bookmark the user
@@ -51,11 +59,11 @@
 // Retracting the bookmark, or deleting or purging the node, drops them.
 // Without a setting a 1:1 chat notifies always (XEP-0492's default).
 // "never" sends nothing; "on-mention" lets a 1:1 message through (it is
-// addressed to the user) and, for group chat, only messages that mention
-// the user, which needs the mentions feature: group chat messages do not
-// pass the core's pipeline yet (the MUC service delivers them itself), so
-// no push is sent for them at all. Muting (never) only stops pushes: the
-// inbox still counts unread messages.
+// addressed to the user) and, for group chat, only messages whose
+// RoomMessageEvent.Mentions names the user (empty until the mentions
+// feature fills it, so none yet). Without a setting a room notifies always
+// too (XEP-0492 would default public rooms to on-mention; not yet). Muting
+// (never) only stops pushes: the inbox still counts unread messages.
 //
 // Stores: Map "push.registrations" (owner bare JID → app server JID NUL
 // node → JSON) and Map "push.settings" (owner → conversation JID →
@@ -164,6 +172,7 @@ func (e *Extension) Register(r *xmppd.Registrar) error {
 	}
 	xmppd.Hook(r, xmppd.MessageToAccount, xmppd.PriorityCount, e.message)
 	xmppd.Hook(r, xmppd.MessageToFull, xmppd.PriorityCount, e.message)
+	xmppd.Hook(r, xmppd.RoomMessage, xmppd.PriorityCount, e.roomMessage)
 	xmppd.Hook(r, xmppd.SessionInitialPresence, xmppd.PriorityDeliver, e.deviceOnlineAgain)
 	xmppd.Hook(r, xmppd.PEPPublished, xmppd.PriorityObserve, e.bookmarkChanged)
 	xmppd.Hook(r, xmppd.AccountDeleted, xmppd.PriorityDeliver, e.accountDeleted)

@@ -29,8 +29,8 @@ const (
 
 // Setting returns user's notification setting for conversation (a
 // contact's or a room's bare JID): the one in the user's bookmarks, else
-// always (XEP-0492's default for direct chats; this server pushes nothing
-// for group chat yet, whose public-room default would be on-mention).
+// always (XEP-0492's default for direct chats; rooms get it too for now,
+// though XEP-0492's public-room default would be on-mention).
 func (e *Extension) Setting(user, conversation xmppd.JID) string {
 	raw, err := e.settings.Get(user.BareString(), conversation.BareString())
 	if err != nil {
