@@ -278,6 +278,10 @@ func (srv *Server) routeElsewhere(p *Packet) {
 // Bounce answers p with a stanza error, never an error to an error.
 func (srv *Server) Bounce(p *Packet, se stanza.Error) { srv.bounce(p, se, nil) }
 
+// BounceApp is Bounce with an application-specific condition (a component's
+// answer such as XEP-0363's <file-too-large/>).
+func (srv *Server) BounceApp(p *Packet, e AppError) { srv.bounce(p, e.Err, e.App) }
+
 // bounce is Bounce with an optional application-specific condition.
 func (srv *Server) bounce(p *Packet, se stanza.Error, app *wire.Element) {
 	if p.Type() == "error" {

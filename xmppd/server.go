@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -63,6 +64,8 @@ type Server struct {
 	nonzas         map[string]NonzaHandler
 	streamFeatures []xmpp.StreamFeature
 	adminCmds      map[string]AdminFunc
+	httpMux        *http.ServeMux
+	httpOwners     map[string]string // pattern -> extension
 	disco          discoRegistry
 	roster         Roster
 
@@ -85,6 +88,8 @@ type Server struct {
 	// negotiating holds connections not yet bound, closed on shutdown.
 	negotiating sync.Map
 	admin       *admin.Listener
+	http        *http.Server
+	httpLn      net.Listener
 	wg          sync.WaitGroup
 	started     time.Time
 	running     atomic.Bool
@@ -120,6 +125,8 @@ func New(opt Options) (*Server, error) {
 		domains:     make(map[string]DomainHandler),
 		nonzas:      make(map[string]NonzaHandler),
 		adminCmds:   make(map[string]AdminFunc),
+		httpMux:     http.NewServeMux(),
+		httpOwners:  make(map[string]string),
 		sessions:    newSessionTable(),
 		smIDs:       make(map[string]*Session),
 		conns:       connCounter{max: cfg.Limits.ConnectionsPerIP, m: make(map[string]int)},
@@ -221,6 +228,10 @@ func (srv *Server) Start(ctx context.Context) error {
 		srv.closeListeners()
 		return err
 	}
+	if err := srv.listenHTTP(); err != nil {
+		srv.closeListeners()
+		return err
+	}
 	for i, ext := range srv.exts {
 		if st, ok := ext.(Starter); ok {
 			if err := st.Start(ctx); err != nil {
@@ -243,6 +254,7 @@ func (srv *Server) Start(ctx context.Context) error {
 		srv.wg.Add(1)
 		go srv.acceptLoop(l)
 	}
+	srv.serveHTTP()
 	return nil
 }
 
@@ -522,6 +534,7 @@ func (srv *Server) Shutdown(ctx context.Context) error {
 	srv.stopOnce.Do(func() {
 		srv.running.Store(false)
 		srv.closeListeners()
+		srv.shutdownHTTP(ctx)
 		if srv.admin != nil {
 			_ = srv.admin.Close()
 		}
@@ -555,6 +568,10 @@ func (srv *Server) Shutdown(ctx context.Context) error {
 func (srv *Server) closeListeners() {
 	for _, l := range srv.listeners {
 		_ = l.Close()
+	}
+	if srv.httpLn != nil && srv.http == nil {
+		// Opened but never served (a later start-up step failed).
+		_ = srv.httpLn.Close()
 	}
 }
 

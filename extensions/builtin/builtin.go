@@ -17,6 +17,7 @@ import (
 	"github.com/xmppd/xmppd/extensions/private"
 	"github.com/xmppd/xmppd/extensions/push"
 	"github.com/xmppd/xmppd/extensions/roster"
+	"github.com/xmppd/xmppd/extensions/upload"
 	"github.com/xmppd/xmppd/extensions/vcard"
 	"github.com/xmppd/xmppd/extensions/version"
 	"github.com/xmppd/xmppd/xmppd"
@@ -40,5 +41,6 @@ func All() []xmppd.Extension {
 		carbons.New(),
 		csi.New(),
 		muc.New(),
+		upload.New(),
 	}
 }

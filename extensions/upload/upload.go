@@ -1,0 +1,536 @@
+// Package upload implements XEP-0363 HTTP File Upload
+// (urn:xmpp:http:upload:0) on the core's HTTP listener.
+//
+// The service is a component at [upload] domain (default
+// "upload.<domain>"), listed in the server's disco#items. It answers
+//
+//   - disco#info: identity store/file, the feature urn:xmpp:http:upload:0
+//     and the XEP-0128 form with max-file-size (XEP-0363 §3);
+//   - disco#items: empty;
+//   - <request xmlns='urn:xmpp:http:upload:0' filename size
+//     content-type/> (IQ get) from local users: a slot with a PUT and a GET
+//     URL under [http] public_url, /upload/<id>/<name>, where id is 128
+//     random bits in hex and name the declared file name made URL-safe
+//     (only metadata: on disk the file is <data_dir>/uploads/<id>). A file
+//     larger than max_file_size gets modify/not-acceptable with
+//     <file-too-large><max-file-size/></file-too-large>; one that would
+//     take the user beyond user_quota gets wait/resource-constraint with a
+//     text. Slots not yet uploaded count towards the quota until they
+//     expire.
+//
+// HTTP (Registrar.HandleHTTP):
+//
+//   - PUT /upload/{id}/{name}?expires=…&sig=…: the signature is an
+//     HMAC-SHA256 (key kept in the store) over the slot's id, name, owner,
+//     size, content type and expiry, so a URL cannot be altered or made up.
+//     Bad or missing signature, or a PUT after the slot's expiry
+//     (Extension.SlotTTL, 5 minutes), is 403; a second PUT to a slot (or
+//     one while another runs) 409; a Content-Length other than the declared
+//     size 400 (411 without one); a Content-Type other than the declared
+//     one 415. The body is streamed to a temporary file in the upload
+//     directory, never more than the declared size, and renamed into place
+//     when complete: 201.
+//   - GET and HEAD /upload/{id}/{name}: the file with its declared
+//     Content-Type (application/octet-stream if none), Content-Disposition
+//     inline for images, audio and video and attachment for everything
+//     else (SVG and HTML always as attachments), X-Content-Type-Options:
+//     nosniff, a sandboxing Content-Security-Policy, Cache-Control up to
+//     the file's expiry, ETag/Last-Modified and Range requests
+//     (http.ServeContent). Anything unknown, not uploaded yet or expired
+//     is 404.
+//
+// Files are deleted expire_after (default 720h) after their upload by a
+// periodic sweep (expire_after/10, between a minute and an hour), which
+// also drops slots never uploaded; an account's files go when it is
+// deleted.
+//
+// Config [upload]: domain, max_file_size (default "100MB"), user_quota
+// (default "1GB"), expire_after (default "720h").
+//
+// Store: KV "upload/files" (id → JSON metadata: owner, name, size, type,
+// slot time, PUT expiry, upload time), Map "upload/owned" (owner → id →
+// size, the quota's ledger), KV "upload/secret" (the HMAC key).
+//
+// Hooks: AccountDeleted.
+package upload
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	"mime"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/xmppd/xmppd/store"
+	"github.com/xmppd/xmppd/xmppd"
+	"github.com/xmppd/xmppd/xmppd/config"
+	"github.com/xmppd/xmppd/xmppd/dataform"
+	"github.com/xmppd/xmppd/xmppd/wire"
+	"mellium.im/xmpp/stanza"
+)
+
+// NS is the XEP-0363 namespace.
+const NS = "urn:xmpp:http:upload:0"
+
+const (
+	nsDiscoInfo  = "http://jabber.org/protocol/disco#info"
+	nsDiscoItems = "http://jabber.org/protocol/disco#items"
+)
+
+// Store names.
+const (
+	storeFiles  = "upload/files"
+	storeOwned  = "upload/owned"
+	storeSecret = "upload/secret"
+)
+
+// Defaults of the [upload] table.
+const (
+	DefaultMaxFileSize = 100 * config.MB
+	DefaultUserQuota   = 1 * config.GB
+	DefaultExpireAfter = 720 * time.Hour
+	DefaultSlotTTL     = 5 * time.Minute
+)
+
+// Config is the [upload] table.
+type Config struct {
+	// Domain of the service; "" means "upload.<domain>".
+	Domain string `toml:"domain"`
+	// MaxFileSize bounds one file.
+	MaxFileSize config.Size `toml:"max_file_size"`
+	// UserQuota bounds the total size of one user's files.
+	UserQuota config.Size `toml:"user_quota"`
+	// ExpireAfter is how long a file is kept after its upload.
+	ExpireAfter config.Duration `toml:"expire_after"`
+}
+
+// Extension is the upload service.
+type Extension struct {
+	// Config holds the defaults until Register decodes [upload] over it;
+	// tests may change it before the server is built.
+	Config Config
+	// SlotTTL is how long a slot's PUT URL is valid (not a config key;
+	// tests shorten it).
+	SlotTTL time.Duration
+
+	srv     *xmppd.Server
+	log     *slog.Logger
+	db      *store.DB
+	domain  string
+	baseURL string // public_url + "/upload/"
+	dir     string // <data_dir>/uploads
+	secret  []byte
+
+	mu      sync.Mutex
+	putting map[string]bool // ids with a PUT in progress
+
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+var _ xmppd.Extension = (*Extension)(nil)
+
+// New returns the upload extension.
+func New() *Extension {
+	return &Extension{
+		Config: Config{
+			MaxFileSize: DefaultMaxFileSize,
+			UserQuota:   DefaultUserQuota,
+			ExpireAfter: config.Duration{Duration: DefaultExpireAfter},
+		},
+		SlotTTL: DefaultSlotTTL,
+		putting: make(map[string]bool),
+	}
+}
+
+// Name implements xmppd.Extension.
+func (*Extension) Name() string { return "upload" }
+
+// Domain returns the service's domain (after Register).
+func (e *Extension) Domain() string { return e.domain }
+
+// Register implements xmppd.Extension.
+func (e *Extension) Register(r *xmppd.Registrar) error {
+	c := &e.Config
+	if err := r.Config("upload", c); err != nil {
+		return err
+	}
+	if c.Domain == "" {
+		c.Domain = "upload." + r.Domain()
+	}
+	d, err := xmppd.ParseJID(c.Domain)
+	if err != nil || d.Local != "" || d.Resource != "" {
+		return fmt.Errorf("upload.domain: %q is not a domain name", c.Domain)
+	}
+	if c.MaxFileSize <= 0 {
+		return fmt.Errorf("upload.max_file_size must be larger than 0, got %s", c.MaxFileSize)
+	}
+	if c.UserQuota < c.MaxFileSize {
+		return fmt.Errorf("upload.user_quota (%s) must be at least upload.max_file_size (%s)", c.UserQuota, c.MaxFileSize)
+	}
+	if c.ExpireAfter.Duration <= 0 {
+		return fmt.Errorf("upload.expire_after must be longer than 0, got %s", c.ExpireAfter.Duration)
+	}
+	if e.SlotTTL <= 0 {
+		e.SlotTTL = DefaultSlotTTL
+	}
+	e.srv = r.Server()
+	e.log = r.Logger()
+	e.db = r.Store()
+	e.domain = d.Domain
+	e.baseURL = strings.TrimSuffix(e.srv.Config().HTTP.PublicURL, "/") + "/upload/"
+	e.dir = e.srv.DataPath("uploads")
+	if err := r.HandleDomain(e.domain, e); err != nil {
+		return err
+	}
+	if err := r.HandleHTTP("PUT /upload/{id}/{name}", putHandler{e}); err != nil {
+		return err
+	}
+	if err := r.HandleHTTP("GET /upload/{id}/{name}", getHandler{e}); err != nil {
+		return err
+	}
+	xmppd.Hook(r, xmppd.AccountDeleted, xmppd.PriorityDeliver, e.accountDeleted)
+	return nil
+}
+
+// Start implements xmppd.Starter: it prepares the upload directory and
+// the signing key, and starts the expiry sweep.
+func (e *Extension) Start(context.Context) error {
+	if err := os.MkdirAll(e.dir, 0o700); err != nil {
+		return fmt.Errorf("upload directory: %w", err)
+	}
+	// Temporary files of uploads cut short by a crash.
+	if tmps, err := filepath.Glob(filepath.Join(e.dir, "*.tmp")); err == nil {
+		for _, t := range tmps {
+			_ = os.Remove(t)
+		}
+	}
+	secret, err := e.loadSecret()
+	if err != nil {
+		return err
+	}
+	e.secret = secret
+	interval := min(max(e.Config.ExpireAfter.Duration/10, time.Minute), time.Hour)
+	ctx, cancel := context.WithCancel(context.Background())
+	e.cancel, e.done = cancel, make(chan struct{})
+	go func() {
+		defer close(e.done)
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		for {
+			e.Sweep(ctx)
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return nil
+}
+
+// Stop implements xmppd.Stopper: it ends the sweep.
+func (e *Extension) Stop(ctx context.Context) error {
+	if e.cancel == nil {
+		return nil
+	}
+	e.cancel()
+	select {
+	case <-e.done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// loadSecret returns the HMAC key, making one on first start.
+func (e *Extension) loadSecret() ([]byte, error) {
+	var secret []byte
+	err := e.db.Update(func(tx *store.Tx) error {
+		kv := tx.KV(storeSecret)
+		b, err := kv.Get("hmac")
+		if err == nil && len(b) >= 32 {
+			secret = b
+			return nil
+		}
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+		secret = make([]byte, 32)
+		_, _ = rand.Read(secret)
+		return kv.Put("hmac", secret)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("upload signing key: %w", err)
+	}
+	return secret, nil
+}
+
+// HandleStanza implements xmppd.DomainHandler.
+func (e *Extension) HandleStanza(p *xmppd.Packet) {
+	if p.Kind() != "iq" || (p.Type() != "get" && p.Type() != "set") {
+		return // messages, presence, results and errors: nothing to do
+	}
+	st := p.Stanza
+	if len(st.Children) != 1 {
+		e.srv.Bounce(p, xmppd.StanzaError(stanza.Modify, stanza.BadRequest, "an IQ request carries exactly one payload element"))
+		return
+	}
+	q, err := wire.Parse(st.ChildBytes(st.Children[0]))
+	if err != nil {
+		e.srv.Bounce(p, xmppd.StanzaError(stanza.Modify, stanza.BadRequest, "unparsable payload"))
+		return
+	}
+	var res *wire.Element
+	switch {
+	case p.To.Local != "" || p.To.Resource != "":
+		err = xmppd.StanzaError(stanza.Cancel, stanza.ItemNotFound, "the upload service has no entities")
+	case p.Type() == "get" && q.Name == "query" && q.NS == nsDiscoInfo:
+		res, err = e.discoInfo(q)
+	case p.Type() == "get" && q.Name == "query" && q.NS == nsDiscoItems:
+		res = wire.NewElement("query", nsDiscoItems)
+	case p.Type() == "get" && q.Name == "request" && q.NS == NS:
+		res, err = e.requestSlot(p, q)
+	default:
+		err = xmppd.StanzaError(stanza.Cancel, stanza.ServiceUnavailable, "")
+	}
+	if err != nil {
+		var ae xmppd.AppError
+		var se stanza.Error
+		switch {
+		case errors.As(err, &ae):
+			e.srv.BounceApp(p, ae)
+		case errors.As(err, &se):
+			e.srv.Bounce(p, se)
+		default:
+			e.log.Error("upload IQ failed", "from", p.From.String(), "err", err)
+			e.srv.Bounce(p, xmppd.StanzaError(stanza.Wait, stanza.InternalServerError, ""))
+		}
+		return
+	}
+	e.reply(p, res)
+}
+
+func appendAttr(b []byte, name, value string) []byte {
+	b = append(b, ' ')
+	b = append(b, name...)
+	b = append(b, "='"...)
+	b = wire.AppendEscaped(b, value)
+	return append(b, '\'')
+}
+
+// reply answers an IQ request with a result carrying payload.
+func (e *Extension) reply(p *xmppd.Packet, payload *wire.Element) {
+	b := append(make([]byte, 0, 256), "<iq type='result'"...)
+	b = appendAttr(b, "id", p.Stanza.ID)
+	b = appendAttr(b, "to", p.From.String())
+	b = appendAttr(b, "from", p.To.String())
+	b = append(b, '>')
+	b = payload.AppendXML(b)
+	b = append(b, "</iq>"...)
+	if p.Origin != nil {
+		p.Origin.Send(b)
+		return
+	}
+	e.srv.SendRaw(p.From, b)
+}
+
+func (e *Extension) discoInfo(q *wire.Element) (*wire.Element, error) {
+	if q.Attr("node") != "" {
+		return nil, xmppd.StanzaError(stanza.Cancel, stanza.ItemNotFound, "no such node")
+	}
+	res := wire.NewElement("query", nsDiscoInfo)
+	res.Append(wire.NewElement("identity", nsDiscoInfo,
+		wire.Attr{Name: "category", Value: "store"}, wire.Attr{Name: "type", Value: "file"},
+		wire.Attr{Name: "name", Value: "HTTP File Upload"}))
+	for _, f := range []string{nsDiscoInfo, nsDiscoItems, NS} {
+		res.Append(wire.NewElement("feature", nsDiscoInfo, wire.Attr{Name: "var", Value: f}))
+	}
+	res.Append(dataform.New("result", NS).
+		Field("max-file-size", "", "", strconv.FormatInt(int64(e.Config.MaxFileSize), 10)).Element())
+	return res, nil
+}
+
+// requestSlot answers a slot request (XEP-0363 §4, §5).
+func (e *Extension) requestSlot(p *xmppd.Packet, q *wire.Element) (*wire.Element, error) {
+	if !e.srv.IsLocal(p.From) || p.From.Local == "" {
+		return nil, xmppd.StanzaError(stanza.Auth, stanza.Forbidden, "only users of "+e.srv.Domain()+" may upload")
+	}
+	name := q.Attr("filename")
+	if strings.TrimSpace(name) == "" || len(name) > 1024 {
+		return nil, xmppd.StanzaError(stanza.Modify, stanza.BadRequest, "the filename attribute is missing or too long")
+	}
+	size, err := strconv.ParseInt(q.Attr("size"), 10, 64)
+	if err != nil || size <= 0 {
+		return nil, xmppd.StanzaError(stanza.Modify, stanza.BadRequest, "the size attribute must be a positive number of bytes")
+	}
+	if size > int64(e.Config.MaxFileSize) {
+		max := strconv.FormatInt(int64(e.Config.MaxFileSize), 10)
+		return nil, xmppd.AppError{
+			Err: xmppd.StanzaError(stanza.Modify, stanza.NotAcceptable,
+				"file too large: the largest allowed is "+e.Config.MaxFileSize.String()+" ("+max+" bytes)"),
+			App: wire.NewElement("file-too-large", NS).Append(wire.NewElement("max-file-size", NS).SetText(max)),
+		}
+	}
+	ctype := ""
+	if ct := q.Attr("content-type"); ct != "" {
+		mt, params, err := mime.ParseMediaType(ct)
+		if err != nil || !strings.Contains(mt, "/") {
+			return nil, xmppd.StanzaError(stanza.Modify, stanza.BadRequest, "content-type "+strconv.Quote(ct)+" is not a media type")
+		}
+		ctype = mime.FormatMediaType(mt, params)
+	}
+	now := time.Now()
+	m := fileMeta{
+		Owner:   p.From.Bare().String(),
+		Name:    name,
+		Slug:    slug(name),
+		Size:    size,
+		Type:    ctype,
+		Created: now,
+		Expires: now.Add(e.SlotTTL),
+	}
+	id := newID()
+	if err := e.reserve(id, m); err != nil {
+		return nil, err
+	}
+	getURL := e.baseURL + id + "/" + url.PathEscape(m.Slug)
+	v := url.Values{}
+	v.Set("expires", strconv.FormatInt(m.Expires.UnixMilli(), 10))
+	v.Set("sig", e.sign(id, m, m.Expires.UnixMilli()))
+	return wire.NewElement("slot", NS).Append(
+		wire.NewElement("put", NS, wire.Attr{Name: "url", Value: getURL + "?" + v.Encode()}),
+		wire.NewElement("get", NS, wire.Attr{Name: "url", Value: getURL}),
+	), nil
+}
+
+// reserve stores a new slot if the owner's quota allows it.
+func (e *Extension) reserve(id string, m fileMeta) error {
+	val, err := m.encode()
+	if err != nil {
+		return err
+	}
+	return e.db.Update(func(tx *store.Tx) error {
+		used, err := usage(tx.Map(storeOwned), m.Owner)
+		if err != nil {
+			return err
+		}
+		if used+m.Size > int64(e.Config.UserQuota) {
+			return xmppd.StanzaError(stanza.Wait, stanza.ResourceConstraint, fmt.Sprintf(
+				"upload quota exceeded: %s of %s in use, this file needs %s more",
+				config.Size(used), e.Config.UserQuota, config.Size(m.Size)))
+		}
+		if err := tx.KV(storeFiles).Put(id, val); err != nil {
+			return err
+		}
+		return tx.Map(storeOwned).Put(m.Owner, id, []byte(strconv.FormatInt(m.Size, 10)))
+	})
+}
+
+// usage sums the sizes of owner's files and open slots.
+func usage(m store.TxMap, owner string) (int64, error) {
+	var used int64
+	err := m.All(owner, func(_ string, v []byte) error {
+		n, _ := strconv.ParseInt(string(v), 10, 64)
+		used += n
+		return nil
+	})
+	return used, err
+}
+
+// Usage returns the bytes owner's files (and open slots) take.
+func (e *Extension) Usage(owner xmppd.JID) (int64, error) {
+	var used int64
+	err := e.db.View(func(tx *store.Tx) error {
+		var err error
+		used, err = usage(tx.Map(storeOwned), owner.Bare().String())
+		return err
+	})
+	return used, err
+}
+
+// newID is 128 random bits in hex.
+func newID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return fmt.Sprintf("%x", b[:])
+}
+
+// validID reports whether id can be one newID made: 32 lower-case hex
+// digits, so it never names anything outside the upload directory.
+func validID(id string) bool {
+	if len(id) != 32 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// slug makes a file name safe as one URL path segment: letters, digits,
+// '.', '-' and '_' stay, everything else becomes '_', no leading dot, at
+// most 100 bytes (the extension kept).
+func slug(name string) string {
+	if i := strings.LastIndexAny(name, `/\`); i >= 0 {
+		name = name[i+1:]
+	}
+	var b strings.Builder
+	for _, r := range name {
+		switch {
+		case unicode.IsLetter(r) || unicode.IsDigit(r) || r == '-' || r == '_':
+			b.WriteRune(r)
+		case r == '.' && b.Len() > 0:
+			b.WriteRune(r)
+		default:
+			b.WriteByte('_')
+		}
+	}
+	s := strings.Trim(b.String(), "._")
+	if len(s) > 100 {
+		ext := filepath.Ext(s)
+		if len(ext) > 20 {
+			ext = ""
+		}
+		cut := 100 - len(ext)
+		for cut > 0 && !utf8.RuneStart(s[cut]) {
+			cut--
+		}
+		s = s[:cut] + ext
+	}
+	if s == "" {
+		s = "file"
+	}
+	return s
+}
+
+// accountDeleted drops the account's files.
+func (e *Extension) accountDeleted(j xmppd.JID) xmppd.Verdict {
+	owner := j.Bare().String()
+	var ids []string
+	if err := e.db.Map(storeOwned).All(owner, func(id string, _ []byte) error {
+		ids = append(ids, id)
+		return nil
+	}); err != nil {
+		e.log.Error("listing uploads of deleted account failed", "jid", owner, "err", err)
+	}
+	for _, id := range ids {
+		if err := e.remove(id, owner); err != nil {
+			e.log.Error("deleting upload of deleted account failed", "jid", owner, "id", id, "err", err)
+		}
+	}
+	return xmppd.Pass
+}
