@@ -204,15 +204,15 @@ func errorReply(p *Packet, se stanza.Error, app *wire.Element) []byte {
 	b := make([]byte, 0, len(st.Raw)+256)
 	b = append(b, '<')
 	b = append(b, st.Name...)
-	b = appendAttr(b, "type", "error")
+	b = wire.AppendAttr(b, "type", "error")
 	if st.ID != "" {
-		b = appendAttr(b, "id", st.ID)
+		b = wire.AppendAttr(b, "id", st.ID)
 	}
 	if !p.From.IsZero() {
-		b = appendAttr(b, "to", p.From.String())
+		b = wire.AppendAttr(b, "to", p.From.String())
 	}
 	if !p.To.IsZero() {
-		b = appendAttr(b, "from", p.To.String())
+		b = wire.AppendAttr(b, "from", p.To.String())
 	}
 	b = append(b, '>')
 	for _, c := range st.Children {
@@ -237,9 +237,9 @@ func appendStanzaError(b []byte, se stanza.Error, app *wire.Element) []byte {
 		cond = stanza.UndefinedCondition
 	}
 	b = append(b, "<error"...)
-	b = appendAttr(b, "type", string(typ))
+	b = wire.AppendAttr(b, "type", string(typ))
 	if !se.By.Equal(zeroMelliumJID) {
-		b = appendAttr(b, "by", se.By.String())
+		b = wire.AppendAttr(b, "by", se.By.String())
 	}
 	b = append(b, '>', '<')
 	b = append(b, cond...)
@@ -247,7 +247,7 @@ func appendStanzaError(b []byte, se stanza.Error, app *wire.Element) []byte {
 	for lang, text := range se.Text {
 		b = append(b, "<text xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'"...)
 		if lang != "" {
-			b = appendAttr(b, "xml:lang", lang)
+			b = wire.AppendAttr(b, "xml:lang", lang)
 		}
 		b = append(b, '>')
 		b = wire.AppendEscaped(b, text)
@@ -257,14 +257,6 @@ func appendStanzaError(b []byte, se stanza.Error, app *wire.Element) []byte {
 		b = app.AppendXML(b)
 	}
 	return append(b, "</error>"...)
-}
-
-func appendAttr(b []byte, name, value string) []byte {
-	b = append(b, ' ')
-	b = append(b, name...)
-	b = append(b, '=', '\'')
-	b = wire.AppendEscaped(b, value)
-	return append(b, '\'')
 }
 
 // AppError is a stanza error with an application-specific condition element

@@ -412,10 +412,10 @@ func (srv *Server) runIQHandler(p *Packet, h IQHandler) {
 func resultIQ(p *Packet, payload *wire.Element) []byte {
 	b := make([]byte, 0, 128)
 	b = append(b, "<iq type='result'"...)
-	b = appendAttr(b, "id", p.Stanza.ID)
-	b = appendAttr(b, "to", p.From.String())
+	b = wire.AppendAttr(b, "id", p.Stanza.ID)
+	b = wire.AppendAttr(b, "to", p.From.String())
 	if p.toAttr != "" {
-		b = appendAttr(b, "from", p.To.String())
+		b = wire.AppendAttr(b, "from", p.To.String())
 	}
 	if payload == nil {
 		return append(b, "/>"...)

@@ -438,9 +438,9 @@ func (srv *Server) enableSM(s *Session, st *wire.Stanza) {
 	}
 	b := []byte("<enabled xmlns='urn:xmpp:sm:3'")
 	if sm.resumable {
-		b = appendAttr(b, "id", sm.id)
+		b = wire.AppendAttr(b, "id", sm.id)
 		b = append(b, " resume='true'"...)
-		b = appendAttr(b, "max", strconv.Itoa(int(sm.timeout/time.Second)))
+		b = wire.AppendAttr(b, "max", strconv.Itoa(int(sm.timeout/time.Second)))
 	}
 	b = append(b, "/>"...)
 	if !s.out.enableSM(b, sm.resumable, srv.cfg.C2S.MaxUnacked) {

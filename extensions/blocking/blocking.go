@@ -254,10 +254,10 @@ func blockedError(p *xmppd.Packet) []byte {
 	b = append(b, st.Name...)
 	b = append(b, " type='error'"...)
 	if st.ID != "" {
-		b = appendAttr(b, "id", st.ID)
+		b = wire.AppendAttr(b, "id", st.ID)
 	}
-	b = appendAttr(b, "to", p.From.String())
-	b = appendAttr(b, "from", p.To.String())
+	b = wire.AppendAttr(b, "to", p.From.String())
+	b = wire.AppendAttr(b, "from", p.To.String())
 	b = append(b, '>')
 	for _, c := range st.Children {
 		if c.Name != "error" {
@@ -269,14 +269,6 @@ func blockedError(p *xmppd.Packet) []byte {
 		"<blocked xmlns='urn:xmpp:blocking:errors'/></error></"...)
 	b = append(b, st.Name...)
 	return append(b, '>')
-}
-
-func appendAttr(b []byte, name, value string) []byte {
-	b = append(b, ' ')
-	b = append(b, name...)
-	b = append(b, "='"...)
-	b = wire.AppendEscaped(b, value)
-	return append(b, '\'')
 }
 
 // --- IQ handlers ---
@@ -463,8 +455,8 @@ func (e *Extension) push(user xmppd.JID, name string, items []xmppd.JID) {
 		}
 		b := make([]byte, 0, len(payload)+128)
 		b = append(b, "<iq type='set'"...)
-		b = appendAttr(b, "id", e.srv.NextID())
-		b = appendAttr(b, "to", s.JID().String())
+		b = wire.AppendAttr(b, "id", e.srv.NextID())
+		b = wire.AppendAttr(b, "to", s.JID().String())
 		b = append(b, '>')
 		b = append(b, payload...)
 		b = append(b, "</iq>"...)
@@ -510,8 +502,8 @@ func (e *Extension) resendPresence(user, contact xmppd.JID) {
 func appendAttrs(b []byte, to, from xmppd.JID) []byte {
 	i := bytes.IndexByte(b, ' ')
 	out := append([]byte(nil), b[:i]...)
-	out = appendAttr(out, "to", to.String())
-	out = appendAttr(out, "from", from.String())
+	out = wire.AppendAttr(out, "to", to.String())
+	out = wire.AppendAttr(out, "from", from.String())
 	return append(out, b[i:]...)
 }
 

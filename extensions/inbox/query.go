@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/xmppd/xmppd/xmppd"
+	"github.com/xmppd/xmppd/xmppd/dataform"
 	"github.com/xmppd/xmppd/xmppd/wire"
 	"mellium.im/xmpp/stanza"
 )
@@ -79,16 +80,6 @@ func formValues(el *wire.Element) map[string]string {
 	return out
 }
 
-func parseBool(s string) (bool, bool) {
-	switch s {
-	case "1", "true":
-		return true, true
-	case "0", "false":
-		return false, true
-	}
-	return false, false
-}
-
 func parseRequest(el *wire.Element) (*request, error) {
 	req := &request{queryID: el.Attr("queryid"), box: "all", max: -1}
 	for k, v := range formValues(el) {
@@ -118,7 +109,7 @@ func parseRequest(el *wire.Element) (*request, error) {
 				return nil, badRequest("Invalid inbox form field value, field=order, value=" + v)
 			}
 		case "hidden_read":
-			b, ok := parseBool(v)
+			b, ok := dataform.ParseBool(v)
 			if !ok {
 				return nil, badRequest("Invalid inbox form field value, field=hidden_read, value=" + v)
 			}
@@ -131,7 +122,7 @@ func parseRequest(el *wire.Element) (*request, error) {
 				return nil, badRequest("Invalid inbox form field value, field=box, value=" + v)
 			}
 		case "archive": // deprecated in MongooseIM in favour of box
-			b, ok := parseBool(v)
+			b, ok := dataform.ParseBool(v)
 			if !ok {
 				return nil, badRequest("Invalid inbox form field value, field=archive, value=" + v)
 			}
@@ -405,7 +396,7 @@ func (e *Extension) handleConvGet(iq *xmppd.IQ) (*wire.Element, error) {
 		return nil, errNoEntry
 	}
 	q := wire.NewElement("query", NSConversation, wire.Attr{Name: "jid", Value: conv})
-	if c, _ := parseBool(iq.Payload.Attr("complete")); c {
+	if c, _ := dataform.ParseBool(iq.Payload.Attr("complete")); c {
 		if fw := e.forwarded(owner, listed{jid: conv, entry: en}); fw != nil {
 			q.Append(fw)
 		}
@@ -429,7 +420,7 @@ func (e *Extension) handleConvSet(iq *xmppd.IQ) (*wire.Element, error) {
 		v := strings.TrimSpace(c.Text)
 		switch c.Name {
 		case "read":
-			b, ok := parseBool(v)
+			b, ok := dataform.ParseBool(v)
 			if !ok {
 				return nil, badRequest("read must be true or false")
 			}
@@ -464,7 +455,7 @@ func (e *Extension) handleConvSet(iq *xmppd.IQ) (*wire.Element, error) {
 				}
 			})
 		case "archive":
-			b, ok := parseBool(v)
+			b, ok := dataform.ParseBool(v)
 			if !ok {
 				return nil, badRequest("archive must be true or false")
 			}

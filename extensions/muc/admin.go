@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/xmppd/xmppd/xmppd"
+	"github.com/xmppd/xmppd/xmppd/wire"
 )
 
 // Operator commands (xmppd room ...). They work on a running server and
@@ -175,15 +176,15 @@ func (e *Extension) announceEnquiry(r *room) error {
 	room := r.jid.String()
 	b := make([]byte, 0, 512)
 	b = append(b, "<message type='groupchat'"...)
-	b = appendAttr(b, "from", room)
-	b = appendAttr(b, "to", room)
-	b = appendAttr(b, "id", e.srv.NextID())
+	b = wire.AppendAttr(b, "from", room)
+	b = wire.AppendAttr(b, "to", room)
+	b = wire.AppendAttr(b, "id", e.srv.NextID())
 	b = append(b, '>')
 	b = appendTextEl(b, "body", r.rec.Enquiry.announcement())
 	id := e.srv.NextID()
 	b = append(b, "<stanza-id xmlns='"+NSStanzaID+"'"...)
-	b = appendAttr(b, "id", id)
-	b = appendAttr(b, "by", room)
+	b = wire.AppendAttr(b, "id", id)
+	b = wire.AppendAttr(b, "by", room)
 	b = append(b, "/></message>"...)
 	st, err := parseStanza(b)
 	if err != nil {

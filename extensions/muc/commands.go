@@ -234,11 +234,11 @@ func (e *Extension) checkSession(sid string, r *room, node string, from xmppd.JI
 func (e *Extension) replyCommandError(p *xmppd.Packet, ce commandErr) {
 	b := make([]byte, 0, 256)
 	b = append(b, "<iq type='error'"...)
-	b = appendAttr(b, "id", p.Stanza.ID)
-	b = appendAttr(b, "to", p.From.String())
-	b = appendAttr(b, "from", p.To.String())
+	b = wire.AppendAttr(b, "id", p.Stanza.ID)
+	b = wire.AppendAttr(b, "to", p.From.String())
+	b = wire.AppendAttr(b, "from", p.To.String())
 	b = append(b, "><error"...)
-	b = appendAttr(b, "type", string(ce.se.Type))
+	b = wire.AppendAttr(b, "type", string(ce.se.Type))
 	b = append(b, "><"...)
 	b = append(b, ce.se.Condition...)
 	b = append(b, " xmlns='"+nsStanzas+"'/>"...)
@@ -261,9 +261,9 @@ func (e *Extension) notifyConfigChange(r *room) {
 		for _, s := range o.sessions {
 			b = b[:0]
 			b = append(b, "<message type='groupchat'"...)
-			b = appendAttr(b, "from", r.jid.String())
-			b = appendAttr(b, "to", s.to)
-			b = appendAttr(b, "id", e.srv.NextID())
+			b = wire.AppendAttr(b, "from", r.jid.String())
+			b = wire.AppendAttr(b, "to", s.to)
+			b = wire.AppendAttr(b, "id", e.srv.NextID())
 			b = append(b, "><x xmlns='"+NSUser+"'><status code='104'/></x></message>"...)
 			e.send(s, append([]byte(nil), b...))
 		}

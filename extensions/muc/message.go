@@ -127,8 +127,8 @@ func (e *Extension) groupchat(r *room, o *occupant, p *xmppd.Packet) {
 	if hasBody {
 		id = e.srv.NextID()
 		add = append(add, "<stanza-id xmlns='"+NSStanzaID+"'"...)
-		add = appendAttr(add, "id", id)
-		add = appendAttr(add, "by", r.jid.String())
+		add = wire.AppendAttr(add, "id", id)
+		add = wire.AppendAttr(add, "by", r.jid.String())
 		add = append(add, "/>"...)
 	}
 	add = appendOccupantID(add, o.id)
@@ -274,11 +274,11 @@ func (e *Extension) invite(r *room, o *occupant, p *xmppd.Packet, x *wire.Elemen
 		}
 		b := make([]byte, 0, 256)
 		b = append(b, "<message"...)
-		b = appendAttr(b, "from", r.jid.String())
-		b = appendAttr(b, "to", to.String())
-		b = appendAttr(b, "id", e.srv.NextID())
+		b = wire.AppendAttr(b, "from", r.jid.String())
+		b = wire.AppendAttr(b, "to", to.String())
+		b = wire.AppendAttr(b, "id", e.srv.NextID())
 		b = append(b, "><x xmlns='"+NSUser+"'><invite"...)
-		b = appendAttr(b, "from", o.bare.String())
+		b = wire.AppendAttr(b, "from", o.bare.String())
 		b = append(b, '>')
 		reason := inv.ChildText("reason", NSUser)
 		if reason != "" {
@@ -313,11 +313,11 @@ func (e *Extension) decline(r *room, p *xmppd.Packet, d *wire.Element) {
 	}
 	b := make([]byte, 0, 256)
 	b = append(b, "<message"...)
-	b = appendAttr(b, "from", r.jid.String())
-	b = appendAttr(b, "to", to.String())
-	b = appendAttr(b, "id", e.srv.NextID())
+	b = wire.AppendAttr(b, "from", r.jid.String())
+	b = wire.AppendAttr(b, "to", to.String())
+	b = wire.AppendAttr(b, "id", e.srv.NextID())
 	b = append(b, "><x xmlns='"+NSUser+"'><decline"...)
-	b = appendAttr(b, "from", p.From.Bare().String())
+	b = wire.AppendAttr(b, "from", p.From.Bare().String())
 	b = append(b, '>')
 	if reason := d.ChildText("reason", NSUser); reason != "" {
 		b = appendTextEl(b, "reason", reason)

@@ -430,9 +430,9 @@ func (e *Extension) sendSubject(r *room, s *occSession) {
 	}
 	b := make([]byte, 0, 128+len(r.rec.Subject))
 	b = append(b, "<message type='groupchat'"...)
-	b = appendAttr(b, "from", from)
-	b = appendAttr(b, "to", s.to)
-	b = appendAttr(b, "id", e.srv.NextID())
+	b = wire.AppendAttr(b, "from", from)
+	b = wire.AppendAttr(b, "to", s.to)
+	b = wire.AppendAttr(b, "id", e.srv.NextID())
 	b = append(b, '>')
 	if r.rec.Subject == "" {
 		b = append(b, "<subject/>"...)

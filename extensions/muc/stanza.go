@@ -14,14 +14,6 @@ import (
 // attribute header per recipient plus a body shared by all of them), so a
 // broadcast costs one small allocation per recipient and no element trees.
 
-func appendAttr(b []byte, name, value string) []byte {
-	b = append(b, ' ')
-	b = append(b, name...)
-	b = append(b, "='"...)
-	b = wire.AppendEscaped(b, value)
-	return append(b, '\'')
-}
-
 func appendTextEl(b []byte, name, text string) []byte {
 	b = append(b, '<')
 	b = append(b, name...)
@@ -56,13 +48,13 @@ func (x userX) append(b []byte) []byte {
 	b = append(b, "<x xmlns='"+NSUser+"'>"...)
 	if it := x.item; it != nil {
 		b = append(b, "<item"...)
-		b = appendAttr(b, "affiliation", it.aff)
-		b = appendAttr(b, "role", it.role)
+		b = wire.AppendAttr(b, "affiliation", it.aff)
+		b = wire.AppendAttr(b, "role", it.role)
 		if it.jid != "" {
-			b = appendAttr(b, "jid", it.jid)
+			b = wire.AppendAttr(b, "jid", it.jid)
 		}
 		if it.nick != "" {
-			b = appendAttr(b, "nick", it.nick)
+			b = wire.AppendAttr(b, "nick", it.nick)
 		}
 		if it.actor == "" && it.reason == "" {
 			b = append(b, "/>"...)
@@ -70,7 +62,7 @@ func (x userX) append(b []byte) []byte {
 			b = append(b, '>')
 			if it.actor != "" {
 				b = append(b, "<actor"...)
-				b = appendAttr(b, "nick", it.actor)
+				b = wire.AppendAttr(b, "nick", it.actor)
 				b = append(b, "/>"...)
 			}
 			if it.reason != "" {
@@ -82,7 +74,7 @@ func (x userX) append(b []byte) []byte {
 	if d := x.destroy; d != nil {
 		b = append(b, "<destroy"...)
 		if d.jid != "" {
-			b = appendAttr(b, "jid", d.jid)
+			b = wire.AppendAttr(b, "jid", d.jid)
 		}
 		b = append(b, '>')
 		if d.reason != "" {
@@ -100,7 +92,7 @@ func (x userX) append(b []byte) []byte {
 
 func appendOccupantID(b []byte, id string) []byte {
 	b = append(b, "<occupant-id xmlns='"+NSOccupantID+"'"...)
-	b = appendAttr(b, "id", id)
+	b = wire.AppendAttr(b, "id", id)
 	return append(b, "/>"...)
 }
 
@@ -119,10 +111,10 @@ func presenceBody(o *occupant, x userX) []byte {
 func presenceTo(from, to, typ string, body []byte) []byte {
 	b := make([]byte, 0, len(body)+len(from)+len(to)+48)
 	b = append(b, "<presence"...)
-	b = appendAttr(b, "from", from)
-	b = appendAttr(b, "to", to)
+	b = wire.AppendAttr(b, "from", from)
+	b = wire.AppendAttr(b, "to", to)
 	if typ != "" {
-		b = appendAttr(b, "type", typ)
+		b = wire.AppendAttr(b, "type", typ)
 	}
 	b = append(b, '>')
 	return append(b, body...)
@@ -157,9 +149,9 @@ func (e *Extension) reply(p *xmppd.Packet, b []byte) {
 func (e *Extension) replyIQ(p *xmppd.Packet, payload *wire.Element) {
 	b := make([]byte, 0, 128)
 	b = append(b, "<iq type='result'"...)
-	b = appendAttr(b, "id", p.Stanza.ID)
-	b = appendAttr(b, "to", p.From.String())
-	b = appendAttr(b, "from", p.To.String())
+	b = wire.AppendAttr(b, "id", p.Stanza.ID)
+	b = wire.AppendAttr(b, "to", p.From.String())
+	b = wire.AppendAttr(b, "from", p.To.String())
 	if payload == nil {
 		e.reply(p, append(b, "/>"...))
 		return
@@ -186,8 +178,8 @@ func insertBeforeEnd(el, child []byte) []byte {
 
 func appendDelay(b []byte, from string, at time.Time) []byte {
 	b = append(b, "<delay xmlns='"+nsDelay+"'"...)
-	b = appendAttr(b, "from", from)
-	b = appendAttr(b, "stamp", at.UTC().Format("2006-01-02T15:04:05.000Z"))
+	b = wire.AppendAttr(b, "from", from)
+	b = wire.AppendAttr(b, "stamp", at.UTC().Format("2006-01-02T15:04:05.000Z"))
 	return append(b, "/>"...)
 }
 

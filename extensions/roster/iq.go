@@ -121,11 +121,7 @@ func (e *Extension) handleSet(iq *xmppd.IQ) (*wire.Element, error) {
 			}
 		}
 		it.Name, it.Groups = name, groups
-		ver, err := t.put(owner, contact, it)
-		if err != nil {
-			return nil, err
-		}
-		return []push{{contact: contact, item: &it, ver: ver}}, nil
+		return t.save(owner, contact, it)
 	})
 }
 

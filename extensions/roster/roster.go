@@ -222,6 +222,15 @@ func (t rtx) get(owner, contact xmppd.JID) (item, bool, error) {
 	return it, true, nil
 }
 
+// save stores an item and returns the roster push it causes.
+func (t rtx) save(owner, contact xmppd.JID, it item) ([]push, error) {
+	ver, err := t.put(owner, contact, it)
+	if err != nil {
+		return nil, err
+	}
+	return []push{{contact: contact, item: &it, ver: ver}}, nil
+}
+
 // put stores an item and returns the roster's new version.
 func (t rtx) put(owner, contact xmppd.JID, it item) (string, error) {
 	b, err := json.Marshal(it)

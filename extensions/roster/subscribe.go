@@ -59,11 +59,7 @@ func (e *Extension) outSubscribe(user, contact xmppd.JID, orig *wire.Stanza) err
 			}
 		}
 		it.Ask = true
-		ver, err := t.put(user, contact, it)
-		if err != nil {
-			return nil, err
-		}
-		return []push{{contact: contact, item: &it, ver: ver}}, nil
+		return t.save(user, contact, it)
 	})
 	if err != nil {
 		return err
@@ -87,12 +83,8 @@ func (e *Extension) outSubscribed(user, contact xmppd.JID, orig *wire.Stanza) er
 			return nil, err
 		}
 		it.Sub = withFrom(it.Sub)
-		ver, err := t.put(user, contact, it)
-		if err != nil {
-			return nil, err
-		}
 		approved = true
-		return []push{{contact: contact, item: &it, ver: ver}}, nil
+		return t.save(user, contact, it)
 	})
 	if err != nil || !approved {
 		return err
@@ -111,11 +103,7 @@ func (e *Extension) outUnsubscribe(user, contact xmppd.JID, orig *wire.Stanza) e
 			return nil, err
 		}
 		it.Ask, it.Sub = false, withoutTo(it.Sub)
-		ver, err := t.put(user, contact, it)
-		if err != nil {
-			return nil, err
-		}
-		return []push{{contact: contact, item: &it, ver: ver}}, nil
+		return t.save(user, contact, it)
 	})
 	if err != nil {
 		return err
@@ -283,12 +271,8 @@ func (e *Extension) inSubscribed(owner, from xmppd.JID, p *xmppd.Packet) error {
 			return nil, err
 		}
 		it.Ask, it.Sub = false, withTo(it.Sub)
-		ver, err := t.put(owner, from, it)
-		if err != nil {
-			return nil, err
-		}
 		changed = true
-		return []push{{contact: from, item: &it, ver: ver}}, nil
+		return t.save(owner, from, it)
 	}, func() {
 		if changed {
 			e.deliverInterested(owner, p.Stanza.Rewrite(nil, owner.String(), from.String()))
@@ -329,12 +313,8 @@ func (e *Extension) inUnsubscribed(owner, from xmppd.JID, p *xmppd.Packet) error
 			return nil, err
 		}
 		it.Ask, it.Sub = false, withoutTo(it.Sub)
-		ver, err := t.put(owner, from, it)
-		if err != nil {
-			return nil, err
-		}
 		changed = true
-		return []push{{contact: from, item: &it, ver: ver}}, nil
+		return t.save(owner, from, it)
 	}, func() {
 		if changed {
 			e.deliverInterested(owner, p.Stanza.Rewrite(nil, owner.String(), from.String()))

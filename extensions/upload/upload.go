@@ -134,8 +134,7 @@ type Extension struct {
 	mu      sync.Mutex
 	putting map[string]bool // ids with a PUT in progress
 
-	cancel context.CancelFunc
-	done   chan struct{}
+	sweeper xmppd.Periodic
 }
 
 var _ xmppd.Extension = (*Extension)(nil)
@@ -221,37 +220,12 @@ func (e *Extension) Start(context.Context) error {
 	}
 	e.secret = secret
 	interval := min(max(e.Config.ExpireAfter.Duration/10, time.Minute), time.Hour)
-	ctx, cancel := context.WithCancel(context.Background())
-	e.cancel, e.done = cancel, make(chan struct{})
-	go func() {
-		defer close(e.done)
-		t := time.NewTicker(interval)
-		defer t.Stop()
-		for {
-			e.Sweep(ctx)
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-			}
-		}
-	}()
+	e.sweeper.Start(interval, e.Sweep)
 	return nil
 }
 
 // Stop implements xmppd.Stopper: it ends the sweep.
-func (e *Extension) Stop(ctx context.Context) error {
-	if e.cancel == nil {
-		return nil
-	}
-	e.cancel()
-	select {
-	case <-e.done:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
+func (e *Extension) Stop(ctx context.Context) error { return e.sweeper.Stop(ctx) }
 
 // loadSecret returns the HMAC key, making one on first start.
 func (e *Extension) loadSecret() ([]byte, error) {
@@ -321,20 +295,12 @@ func (e *Extension) HandleStanza(p *xmppd.Packet) {
 	e.reply(p, res)
 }
 
-func appendAttr(b []byte, name, value string) []byte {
-	b = append(b, ' ')
-	b = append(b, name...)
-	b = append(b, "='"...)
-	b = wire.AppendEscaped(b, value)
-	return append(b, '\'')
-}
-
 // reply answers an IQ request with a result carrying payload.
 func (e *Extension) reply(p *xmppd.Packet, payload *wire.Element) {
 	b := append(make([]byte, 0, 256), "<iq type='result'"...)
-	b = appendAttr(b, "id", p.Stanza.ID)
-	b = appendAttr(b, "to", p.From.String())
-	b = appendAttr(b, "from", p.To.String())
+	b = wire.AppendAttr(b, "id", p.Stanza.ID)
+	b = wire.AppendAttr(b, "to", p.From.String())
+	b = wire.AppendAttr(b, "from", p.To.String())
 	b = append(b, '>')
 	b = payload.AppendXML(b)
 	b = append(b, "</iq>"...)

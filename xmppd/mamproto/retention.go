@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/xmppd/xmppd/store"
+	"github.com/xmppd/xmppd/xmppd"
 )
 
 // Retention bounds every archive of a store: entries older than the
@@ -20,8 +21,7 @@ type Retention struct {
 	Log    *slog.Logger
 	What   string // names the archives in log lines, e.g. "room archive"
 
-	cancel context.CancelFunc
-	done   chan struct{}
+	sweeper xmppd.Periodic
 }
 
 // Sweep applies the period and the limit to every owner's archive once.
@@ -68,33 +68,8 @@ func (r *Retention) Start() {
 	if period > 0 {
 		interval = min(max(period/10, time.Minute), time.Hour)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	r.cancel, r.done = cancel, make(chan struct{})
-	go func() {
-		defer close(r.done)
-		t := time.NewTicker(interval)
-		defer t.Stop()
-		for {
-			r.Sweep(ctx)
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-			}
-		}
-	}()
+	r.sweeper.Start(interval, r.Sweep)
 }
 
 // Stop ends the periodic sweep and waits for it, or for ctx.
-func (r *Retention) Stop(ctx context.Context) error {
-	if r.cancel == nil {
-		return nil
-	}
-	r.cancel()
-	select {
-	case <-r.done:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
+func (r *Retention) Stop(ctx context.Context) error { return r.sweeper.Stop(ctx) }

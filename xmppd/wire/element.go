@@ -217,3 +217,13 @@ func appendEscaped(dst []byte, s string, attr bool) []byte {
 	}
 	return append(dst, s[last:]...)
 }
+
+// AppendAttr appends ` name='value'` with the value escaped, for code that
+// writes stanzas straight into a byte buffer.
+func AppendAttr(b []byte, name, value string) []byte {
+	b = append(b, ' ')
+	b = append(b, name...)
+	b = append(b, '=', '\'')
+	b = AppendEscaped(b, value)
+	return append(b, '\'')
+}
