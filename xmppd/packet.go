@@ -28,6 +28,9 @@ type Packet struct {
 	// the recipient, so it is not in Bytes(); carbons put it, as
 	// <stanza-id by='sender's bare JID'/>, into the 'sent' copies.
 	SentStanzaID string
+	// Edit is set on an accepted correction or retraction by the filter
+	// that checked it (MessageEdit); nil otherwise.
+	Edit *MessageEdit
 
 	stanza  wire.Stanza // storage for Stanza when the read loop parsed into it
 	scratch [160]byte   // room for the stanza-id element, saving an allocation
