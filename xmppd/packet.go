@@ -92,6 +92,11 @@ func (p *Packet) RemoveChildren(name, ns string) {
 	slices.SortFunc(p.remove, func(a, b wire.Child) int { return a.Start - b.Start })
 }
 
+// Modified reports whether hooks added or removed children, so the
+// outgoing form differs from Stanza.Raw beyond the addresses: a component
+// that rebuilds the stanza itself (a MUC room) starts from Bytes then.
+func (p *Packet) Modified() bool { return len(p.add) > 0 || len(p.remove) > 0 }
+
 // Bytes returns the stanza as it goes on the wire to recipients. The
 // returned slice is shared: never modify it.
 func (p *Packet) Bytes() []byte {
