@@ -19,9 +19,18 @@ type MessageEdit struct {
 	Target  string // the id the client referenced
 	Sender  JID    // the original's author (real bare JID)
 	At      time.Time
-	// ArchiveIDs maps an archive owner (a bare JID: the sender, the
-	// recipient or the room) to the original's id in that archive.
-	ArchiveIDs map[string]string
+	// Archived lists where the original and its earlier corrections are
+	// archived, so a retraction replaces every version with a tombstone.
+	Archived []ArchiveRef
+	// URLs are the http(s) URLs the original and its corrections shared.
+	URLs []string
+}
+
+// ArchiveRef names one archived copy of a message: the archive's owner (a
+// bare JID: a user or a room) and the message's id in that archive.
+type ArchiveRef struct {
+	Owner string `json:"o"`
+	ID    string `json:"i"`
 }
 
 // RetractedEvent is a message retracted by its author or moderated away in
@@ -30,6 +39,10 @@ type MessageEdit struct {
 type RetractedEvent struct {
 	Sender JID // the original's author (real bare JID)
 	By     JID // who retracted it: the author, or a room moderator
+	// Where is the conversation: the room, or the 1:1 peer of Sender; ID
+	// the id the retraction referenced.
+	Where JID
+	ID    string
 	// URLs are the http(s) URLs the original shared (MessageURLs).
 	URLs []string
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/xmppd/xmppd/extensions/carbons"
 	"github.com/xmppd/xmppd/extensions/csi"
 	"github.com/xmppd/xmppd/extensions/disco"
+	"github.com/xmppd/xmppd/extensions/edits"
 	"github.com/xmppd/xmppd/extensions/inbox"
 	"github.com/xmppd/xmppd/extensions/mam"
 	"github.com/xmppd/xmppd/extensions/muc"
@@ -31,6 +32,7 @@ func All() []xmppd.Extension {
 		version.New(),
 		roster.New(),
 		blocking.New(),
+		edits.New(),
 		offline.New(),
 		mam.New(),
 		inbox.New(),

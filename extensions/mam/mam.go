@@ -27,12 +27,18 @@
 // What is archived (XEP-0313 §5.1.1 and Prosody's practice): messages of
 // type chat or normal carrying a <body/>, an OMEMO <encrypted/> payload
 // (eu.siacs.conversations.axolotl, urn:xmpp:omemo:2), a XEP-0424
-// <retract/>, a XEP-0308 <replace/> or a XEP-0333 <displayed/> marker (the
+// <retract/> (or the older XEP-0422 <apply-to/> form), a XEP-0308 <replace/> or a XEP-0333 <displayed/> marker (the
 // read position the inbox needs), or the XEP-0334 <store/> hint. Never:
 // errors, headlines, groupchat (rooms keep their own archive), chat
 // states, receipts and other markers, and any message with the XEP-0334
 // <no-store/> or <no-permanent-store/> hint. Messages to unknown local
 // accounts or to the server itself are not archived for the sender.
+//
+// Retractions: a retraction the edits extension accepted (Packet.Edit)
+// replaces every archived copy of the original and of its corrections,
+// the sender's and the recipient's, with a XEP-0424 tombstone
+// (mamproto.Tombstone), in the retraction's own commit. The retraction
+// itself is archived too (XEP-0424 §5).
 //
 // Preferences (XEP-0313 §6 of v0.6, <prefs/> get/set): default always,
 // never or roster, plus always/never lists of bare JIDs; a listed JID
@@ -88,6 +94,7 @@ const (
 	nsRetract  = "urn:xmpp:message-retract:1"
 	nsCorrect  = "urn:xmpp:message-correct:0"
 	nsMarkers  = "urn:xmpp:chat-markers:0"
+	nsFasten   = "urn:xmpp:fasten:0"
 	archiveKey = "mam.archive"
 	prefsKey   = "mam.prefs"
 )
@@ -156,6 +163,7 @@ func (e *Extension) Register(r *xmppd.Registrar) error {
 
 	r.AccountFeature(NS)
 	r.AccountFeature(NSExtended)
+	xmppd.Hook(r, xmppd.MessageOut, xmppd.PriorityArchive, e.tombstone)
 	xmppd.Hook(r, xmppd.MessageOut, xmppd.PriorityArchive, e.archiveOutgoing)
 	xmppd.Hook(r, xmppd.MessageToAccount, xmppd.PriorityArchive, e.archiveIncoming)
 	xmppd.Hook(r, xmppd.MessageToFull, xmppd.PriorityArchive, e.archiveIncoming)
@@ -206,6 +214,7 @@ func archivable(st *wire.Stanza) bool {
 			c.NS == nsClient && c.Name == "body",
 			c.Name == "encrypted" && (c.NS == nsOMEMO || c.NS == nsOMEMO2),
 			c.NS == nsRetract && c.Name == "retract",
+			c.NS == nsFasten && c.Name == "apply-to",
 			c.NS == nsCorrect && c.Name == "replace",
 			c.NS == nsMarkers && c.Name == "displayed":
 			keep = true
@@ -233,6 +242,20 @@ func (e *Extension) archiveOutgoing(p *xmppd.Packet) xmppd.Verdict {
 	id := e.srv.NextID()
 	e.append(p, owner.String(), id, to.String(), p.Bytes())
 	p.SentStanzaID = id
+	return xmppd.Pass
+}
+
+// tombstone queues the replacement of a retracted message's archived
+// copies (both sides' of a 1:1 message; rooms keep their own archive).
+func (e *Extension) tombstone(p *xmppd.Packet) xmppd.Verdict {
+	ed := p.Edit
+	if ed == nil || !ed.Retract || p.Type() == "groupchat" || len(ed.Archived) == 0 {
+		return xmppd.Pass
+	}
+	r := mamproto.Retracted{ID: p.Stanza.ID, At: time.Now()}
+	p.Persist(func(tx *store.Tx) error {
+		return mamproto.TombstoneAll(tx.Archive(archiveKey), ed.Archived, r)
+	})
 	return xmppd.Pass
 }
 
