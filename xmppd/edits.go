@@ -2,6 +2,7 @@ package xmppd
 
 import (
 	"bytes"
+	"errors"
 	"slices"
 	"strings"
 	"time"
@@ -103,3 +104,25 @@ func walkURIs(el *wire.Element, add func(string)) {
 func hasPrefixFold(s, prefix string) bool {
 	return len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix)
 }
+
+// MessageIndex is what the edits extension tells other extensions about
+// recent messages, without them importing it: the MUC service finds the
+// author, every archived version and the shared URLs of a message a
+// moderator removes (XEP-0425).
+type MessageIndex interface {
+	// Lookup describes the message a room's id (stanza-id, origin-id or
+	// id attribute) names; false if the index does not know it.
+	Lookup(room JID, id string) (*MessageEdit, bool)
+}
+
+// ProvideMessageIndex installs the message index; one extension provides it.
+func (r *Registrar) ProvideMessageIndex(ix MessageIndex) error {
+	if r.srv.messageIndex != nil {
+		return errors.New("a message index is already provided")
+	}
+	r.srv.messageIndex = ix
+	return nil
+}
+
+// MessageIndex returns the message index, or nil when none is provided.
+func (srv *Server) MessageIndex() MessageIndex { return srv.messageIndex }

@@ -68,6 +68,7 @@ type Server struct {
 	httpOwners     map[string]string // pattern -> extension
 	disco          discoRegistry
 	roster         Roster
+	messageIndex   MessageIndex
 
 	sessions    *sessionTable
 	conns       connCounter

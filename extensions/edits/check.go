@@ -141,3 +141,22 @@ func (e *Extension) lookup(conv, id string) (record, error) {
 	}
 	return decodeRecord(val)
 }
+
+// Lookup implements xmppd.MessageIndex for rooms.
+func (e *Extension) Lookup(room xmppd.JID, id string) (*xmppd.MessageEdit, bool) {
+	rec, err := e.lookup(room.BareString(), id)
+	if err != nil {
+		if !errors.Is(err, store.ErrNotFound) {
+			e.log.Error("reading the edit index failed", "room", room.BareString(), "id", id, "err", err)
+		}
+		return nil, false
+	}
+	sender, err := xmppd.ParseJID(rec.Sender)
+	if err != nil {
+		return nil, false
+	}
+	return &xmppd.MessageEdit{
+		Retract: rec.Retracted, Target: id, Sender: sender, At: time.UnixMicro(rec.At),
+		Archived: rec.Archived, URLs: rec.URLs,
+	}, true
+}

@@ -40,6 +40,9 @@
 // (XEP-0425, done by the MUC service) marks the record retracted through
 // xmppd.MessageRetracted.
 //
+// The index is also the core's xmppd.MessageIndex: the MUC service looks
+// up the author, versions and URLs of a message a moderator removes.
+//
 // Disco: urn:xmpp:message-retract:1#tombstone on every account (MAM keeps
 // tombstones).
 package edits
@@ -129,6 +132,9 @@ func (e *Extension) Register(r *xmppd.Registrar) error {
 	e.db = r.Store()
 	e.sent = e.db.KV(storeName)
 
+	if err := r.ProvideMessageIndex(e); err != nil {
+		return err
+	}
 	r.AccountFeature(NSRetract + "#tombstone")
 	xmppd.Hook(r, xmppd.MessageOut, xmppd.PriorityFilter, e.check)
 	xmppd.Hook(r, xmppd.MessageToAccount, xmppd.PriorityCount, e.recordDirect)

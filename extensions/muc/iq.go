@@ -170,6 +170,10 @@ func (e *Extension) roomIQ(p *xmppd.Packet, q *wire.Element) (*wire.Element, err
 		return wire.NewElement("query", NSOwner).Append(r.rec.Config.configForm()), nil
 	case "set " + NSOwner + " query":
 		return nil, e.ownerSet(r, p, q)
+	case "set " + NSModerate + " moderate", "set " + nsFasten + " apply-to":
+		if m, ok := parseModeration(q); ok {
+			return nil, e.moderate(r, p, m)
+		}
 	}
 	return nil, errNotImplemented
 }
@@ -189,6 +193,7 @@ func (e *Extension) roomInfo(r *room, from xmppd.JID) *wire.Element {
 	}
 	for _, f := range []string{
 		nsDiscoInfo, NS, NSStanzaID, NSOccupantID, NSSelfPing, mamproto.NS, mamproto.NSExtended,
+		NSModerate, NSModerate0, nsRetract + "#tombstone",
 		pick(c.Public, "muc_public", "muc_hidden"),
 		pick(c.MembersOnly, "muc_membersonly", "muc_open"),
 		pick(c.Persistent, "muc_persistent", "muc_temporary"),

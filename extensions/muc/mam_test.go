@@ -21,6 +21,7 @@ var mamSeq atomic.Int64
 type archived struct {
 	id, from string // the result's id, the forwarded message's from
 	body     string
+	msg      *wire.Element // the forwarded message
 }
 
 // roomQuery sends a MAM query to a room and returns the results in the
@@ -47,7 +48,7 @@ func roomQuery(t *testing.T, c *xmppdtest.Client, room, inner string) ([]archive
 		if msg == nil {
 			t.Fatalf("forwarded stanza is not a jabber:client message: %s", el)
 		}
-		out = append(out, archived{id: res.Attr("id"), from: msg.Attr("from"), body: msg.ChildText("body", "")})
+		out = append(out, archived{id: res.Attr("id"), from: msg.Attr("from"), body: msg.ChildText("body", ""), msg: msg})
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 
 	"github.com/xmppd/xmppd/store"
 	"github.com/xmppd/xmppd/xmppd"
+	"github.com/xmppd/xmppd/xmppd/mamproto"
 	"github.com/xmppd/xmppd/xmppd/wire"
 	"mellium.im/xmpp/stanza"
 )
@@ -105,10 +106,24 @@ func rebuild(st *wire.Stanza, to, from string, drop func(wire.Child) bool, add [
 // r.mu is held, so every occupant sees the room's messages in one order.
 func (e *Extension) groupchat(r *room, o *occupant, p *xmppd.Packet) {
 	st := p.Stanza
+	if p.Modified() {
+		// Hooks at MessageOut added payloads (link previews, file
+		// metadata): the room stores and fans out what they made.
+		var err error
+		if st, err = parseStanza(p.Bytes()); err != nil {
+			e.log.Error("reading a rewritten groupchat message failed", "room", r.jid.String(), "err", err)
+			e.bounce(p, stanza.InternalServerError, stanza.Wait, "")
+			return
+		}
+	}
 	if len(st.Children) == 0 {
 		return
 	}
 	_, hasBody := st.Child("body", nsClient)
+	// A checked correction or retraction (Packet.Edit, by the edits
+	// extension) is archived even without a body: clients that were
+	// away learn of it from the archive (XEP-0424 §5).
+	archived := hasBody || p.Edit != nil
 	if subj, ok := st.Child("subject", nsClient); ok && !hasBody {
 		e.changeSubject(r, o, p, subj)
 		return
@@ -124,7 +139,7 @@ func (e *Extension) groupchat(r *room, o *occupant, p *xmppd.Packet) {
 	add := make([]byte, 0, 192)
 	now := time.Now()
 	id := ""
-	if hasBody {
+	if archived {
 		id = e.srv.NextID()
 		add = append(add, "<stanza-id xmlns='"+NSStanzaID+"'"...)
 		add = wire.AppendAttr(add, "id", id)
@@ -138,22 +153,31 @@ func (e *Extension) groupchat(r *room, o *occupant, p *xmppd.Packet) {
 		e.bounce(p, stanza.InternalServerError, stanza.Wait, "")
 		return
 	}
-	if hasBody {
+	if archived {
 		// The archive write and what the RoomMessage hook's handlers queue
 		// (inbox entries) commit in one transaction before fan-out.
 		pkt := xmppd.NewPacket(stored, o.jid, r.jid)
 		pkt.StanzaID = id
+		pkt.Edit = p.Edit
 		owner, with := r.jid.String(), o.from
 		pkt.Persist(func(tx *store.Tx) error {
 			return tx.Archive(storeArchive).Append(owner, id, now, with, stored.Raw)
 		})
+		var ret *mamproto.Retracted
+		if p.Edit != nil && p.Edit.Retract {
+			ret = &mamproto.Retracted{ID: st.ID, At: now}
+			e.queueTombstones(pkt, p.Edit.Archived, *ret)
+		}
 		xmppd.RunHook(e.srv, xmppd.RoomMessage, roomEvent(r, o, pkt))
 		if err := e.srv.CommitQueued(pkt); err != nil {
 			e.log.Error("archiving a room message failed", "room", r.jid.String(), "err", err)
 			e.bounce(p, stanza.InternalServerError, stanza.Wait, "the room could not store the message")
 			return
 		}
-		e.remembered(r, stored, now)
+		e.remembered(r, stored, id, now)
+		if ret != nil {
+			e.retracted(r, p.Edit, o.bare, *ret)
+		}
 	}
 	e.fanout(r, stored)
 }

@@ -85,6 +85,7 @@ type roomRecord struct {
 // historyEntry is one message kept for history on join.
 type historyEntry struct {
 	at     time.Time
+	id     string       // the room stanza-id (archive id)
 	st     *wire.Stanza // as stored: from=room/nick, with stanza-id
 	nick   string
 	length int
@@ -245,7 +246,7 @@ func (e *Extension) loadHistory(r *room) error {
 		if err != nil {
 			continue // a damaged entry costs one history line, not the room
 		}
-		r.history = append(r.history, historyEntry{at: it.At, st: st, length: len(st.Raw)})
+		r.history = append(r.history, historyEntry{at: it.At, id: it.ID, st: st, length: len(st.Raw)})
 	}
 	return nil
 }
@@ -296,13 +297,13 @@ func (e *Extension) remember(r *room, st *wire.Stanza, id, with string, at time.
 	if err := e.archive.Append(owner, id, at, with, st.Raw); err != nil {
 		return err
 	}
-	e.remembered(r, st, at)
+	e.remembered(r, st, id, at)
 	return nil
 }
 
 // remembered does what follows a committed archive write: the archive
 // limit (trimmed now and then) and the in-memory history. r.mu is held.
-func (e *Extension) remembered(r *room, st *wire.Stanza, at time.Time) {
+func (e *Extension) remembered(r *room, st *wire.Stanza, id string, at time.Time) {
 	owner := r.jid.String()
 	if m := e.Config.ArchiveMaxMessages; m > 0 {
 		// Trim every 1% of the limit (at most every 100 messages): one
@@ -321,7 +322,7 @@ func (e *Extension) remembered(r *room, st *wire.Stanza, at time.Time) {
 	if max == 0 {
 		return
 	}
-	r.history = append(r.history, historyEntry{at: at, st: st, length: len(st.Raw)})
+	r.history = append(r.history, historyEntry{at: at, id: id, st: st, length: len(st.Raw)})
 	if len(r.history) >= 2*max {
 		// Drop the oldest; copy now and then instead of on every message.
 		r.history = append(make([]historyEntry, 0, 2*max), r.history[len(r.history)-max:]...)
