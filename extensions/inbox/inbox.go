@@ -35,7 +35,10 @@
 // the user marks one of the forgotten ones) does the count stay as it was:
 // an overestimate, never a scan. A marker for a message the ring does not
 // know (an old one) changes nothing. The unread-mentions count is kept per
-// conversation and stays 0 until the mentions feature detects mentions.
+// conversation: room messages that mention the user (RoomMessageEvent.Mentions,
+// found by the MUC service) count there too, and reading past them
+// lowers it. Corrections and retractions (Packet.Edit) are not new
+// messages: they change neither the last message nor the counts.
 //
 // Rooms (as MongooseIM, in the same list as 1:1 conversations): for every
 // archived group chat message (hook xmppd.RoomMessage, run by the MUC
@@ -213,8 +216,9 @@ type lastMessage struct {
 // recent is an unread message: its stanza-id and its id attribute (what a
 // XEP-0333 marker names).
 type recent struct {
-	SID string `json:"s"`
-	MID string `json:"m,omitempty"`
+	SID     string `json:"s"`
+	MID     string `json:"m,omitempty"`
+	Mention bool   `json:"@,omitempty"` // it mentions the user
 }
 
 func (en *entry) box() string {
@@ -241,6 +245,12 @@ func (en *entry) readUpTo(x string) bool {
 		// x is at or after a remembered unread message, so every forgotten
 		// (older) one is read too.
 		en.Unread = len(keep)
+		en.Mentions = 0
+		for _, r := range keep {
+			if r.Mention {
+				en.Mentions++
+			}
+		}
 	}
 	en.Recent = keep
 	return true
@@ -386,20 +396,20 @@ func hasBody(st *wire.Stanza) bool {
 // incoming counts a message for a local account.
 func (e *Extension) incoming(p *xmppd.Packet) xmppd.Verdict {
 	st := p.Stanza
-	if !conversational(st) || !hasBody(st) {
+	if !conversational(st) || !hasBody(st) || p.Edit != nil {
 		return xmppd.Pass
 	}
 	owner := p.To.Bare()
 	self := p.From.Bare() == owner
 	last := lastMessage{ID: p.StanzaID, At: time.Now().UTC(), From: p.From.String(), XML: string(p.Bytes())}
-	e.persist(p, owner.String(), convKey(p.From, st), true, e.counter(last, self, st.ID))
+	e.persist(p, owner.String(), convKey(p.From, st), true, e.counter(last, self, false, st.ID))
 	return xmppd.Pass
 }
 
 // counter returns the change a new message makes to a conversation: it
 // becomes the last message and, unless the user sent it (self), one more
 // unread (remembered by its stanza-id last.ID and id attribute mid).
-func (e *Extension) counter(last lastMessage, self bool, mid string) func(en *entry) bool {
+func (e *Extension) counter(last lastMessage, self, mention bool, mid string) func(en *entry) bool {
 	sid, ring := last.ID, e.Config.RecentUnread
 	return func(en *entry) bool {
 		en.Last = last
@@ -407,8 +417,11 @@ func (e *Extension) counter(last lastMessage, self bool, mid string) func(en *en
 			return true
 		}
 		en.Unread++
+		if mention {
+			en.Mentions++
+		}
 		if sid != "" {
-			en.Recent = append(en.Recent, recent{SID: sid, MID: mid})
+			en.Recent = append(en.Recent, recent{SID: sid, MID: mid, Mention: mention})
 			if n := len(en.Recent) - ring; n > 0 {
 				en.Recent = slices.Delete(en.Recent, 0, n)
 			}
@@ -426,6 +439,9 @@ func (e *Extension) counter(last lastMessage, self bool, mid string) func(en *en
 // but the sender. The changes commit with the room's archive write.
 func (e *Extension) roomMessage(ev *xmppd.RoomMessageEvent) xmppd.Verdict {
 	p := ev.Packet
+	if p.Edit != nil {
+		return xmppd.Pass // a correction or retraction is no new message
+	}
 	last := lastMessage{ID: p.StanzaID, At: time.Now().UTC(), From: p.From.String(), XML: string(p.Bytes())}
 	room := ev.Room.BareString()
 	seen := make(map[xmppd.JID]struct{}, len(ev.Members)+len(ev.Occupants))
@@ -436,7 +452,8 @@ func (e *Extension) roomMessage(ev *xmppd.RoomMessageEvent) xmppd.Verdict {
 				continue
 			}
 			seen[u] = struct{}{}
-			e.persist(p, u.String(), room, true, e.counter(last, u == ev.Sender.Bare(), p.Stanza.ID))
+			mention := slices.Contains(ev.Mentions, u)
+			e.persist(p, u.String(), room, true, e.counter(last, u == ev.Sender.Bare(), mention, p.Stanza.ID))
 		}
 	}
 	return xmppd.Pass

@@ -96,3 +96,43 @@ func TestRoomsInInbox(t *testing.T) {
 		t.Errorf("active-conversations = %s, want 0", got)
 	}
 }
+
+// TestRoomMentionsCountSeparately: a room message that mentions a member
+// counts as an unread mention for that member only, and reading past it
+// clears the count.
+func TestRoomMentionsCountSeparately(t *testing.T) {
+	m := muc.New()
+	srv := start(t, xmppdtest.WithExtensions(m))
+	if _, err := m.CreateRoom(muc.RoomSpec{JID: room, Owners: []string{"alice@localhost"}, Members: []string{"bob@localhost", "carol@localhost"}}); err != nil {
+		t.Fatal(err)
+	}
+	alice := online(t, srv, "alice", "a")
+	bob := online(t, srv, "bob", "b")
+	carol := online(t, srv, "carol", "c")
+	joinRoom(t, alice, "Alice")
+	groupchat(t, alice, "g1", "plain")
+	alice.Sendf("<message to='%s' type='groupchat' id='g2'><body>bob: please</body><reference xmlns='urn:xmpp:reference:0' type='mention' begin='0' end='3' uri='xmpp:bob@localhost'/></message>", room)
+	echo := alice.Expect("echo of g2", func(el *wire.Element) bool { return el.Name == "message" && el.Attr("id") == "g2" })
+	sid := echo.Child("stanza-id", nsSID).Attr("id")
+	mentionsOf := func(c *xmppdtest.Client) string {
+		entries, fin := query(t, c, "")
+		for _, e := range entries {
+			if e.jid == room {
+				return e.el.Attr("mentions") + "/" + finValue(fin, "unread-mentions")
+			}
+		}
+		t.Fatalf("no inbox entry for the room: %+v", entries)
+		return ""
+	}
+	if got := mentionsOf(bob); got != "1/1" {
+		t.Errorf("bob's mentions (entry/total) = %s, want 1/1", got)
+	}
+	if got := mentionsOf(carol); got != "0/0" {
+		t.Errorf("carol's mentions = %s, want 0/0", got)
+	}
+	bob.Sendf("<message to='%s' type='groupchat'><displayed xmlns='%s' id='%s'/></message>", room, nsMark, sid)
+	bob.Sync()
+	if got := mentionsOf(bob); got != "0/0" {
+		t.Errorf("after reading: bob's mentions = %s, want 0/0", got)
+	}
+}

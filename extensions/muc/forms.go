@@ -46,7 +46,16 @@ func (c roomConfig) configForm() *wire.Element {
 		Bool("muc#roomconfig_changesubject", "Participants may change the subject", c.ChangeSubject).
 		Bool("muc#roomconfig_allowinvites", "Members may invite others", c.AllowInvites).
 		Field("muc#roomconfig_maxusers", "text-single", "Maximum number of occupants", strconv.Itoa(c.MaxUsers)).
+		List(FieldMentionAll, "Who may mention everyone (@all)", c.mentionAll(), options("moderators", "participants")...).
+		Bool(FieldForwardMentions, "Notify mentioned members who are not in the room", !c.QuietMentions).
 		Element()
+}
+
+func (c roomConfig) mentionAll() string {
+	if c.MentionAll == "" {
+		return "moderators"
+	}
+	return c.MentionAll
 }
 
 // applyForm changes c by the submitted fields. Unknown fields are
@@ -110,6 +119,19 @@ func (c *roomConfig) applyForm(f *dataform.Form, maxOccupants int) error {
 			default:
 				return bad()
 			}
+		case FieldMentionAll:
+			switch v {
+			case "moderators":
+				c.MentionAll = ""
+			case "participants":
+				c.MentionAll = v
+			default:
+				return bad()
+			}
+		case FieldForwardMentions:
+			forward := !c.QuietMentions
+			err = setBool(&forward)
+			c.QuietMentions = !forward
 		case "muc#roomconfig_maxusers":
 			switch v {
 			case "", "none", "0":

@@ -132,6 +132,11 @@ func (e *Extension) groupchat(r *room, o *occupant, p *xmppd.Packet) {
 		e.bounce(p, stanza.Forbidden, stanza.Auth, "visitors may not speak in this room")
 		return
 	}
+	mentioned, err := e.mentionsOf(r, o, st)
+	if err != nil {
+		e.bounce(p, stanza.BadRequest, stanza.Modify, err.Error())
+		return
+	}
 	// The stored stanza: from the nick, addressed to the room, with the
 	// room's stanza-id (XEP-0359) and occupant id (XEP-0421). It is
 	// parsed once more here (not per occupant) so that every copy, live or
@@ -168,7 +173,9 @@ func (e *Extension) groupchat(r *room, o *occupant, p *xmppd.Packet) {
 			ret = &mamproto.Retracted{ID: st.ID, At: now}
 			e.queueTombstones(pkt, p.Edit.Archived, *ret)
 		}
-		xmppd.RunHook(e.srv, xmppd.RoomMessage, roomEvent(r, o, pkt))
+		ev := roomEvent(r, o, pkt)
+		ev.Mentions = mentioned
+		xmppd.RunHook(e.srv, xmppd.RoomMessage, ev)
 		if err := e.srv.CommitQueued(pkt); err != nil {
 			e.log.Error("archiving a room message failed", "room", r.jid.String(), "err", err)
 			e.bounce(p, stanza.InternalServerError, stanza.Wait, "the room could not store the message")
@@ -180,6 +187,9 @@ func (e *Extension) groupchat(r *room, o *occupant, p *xmppd.Packet) {
 		}
 	}
 	e.fanout(r, stored)
+	if len(mentioned) > 0 {
+		e.notifyAbsent(r, mentioned, stored, now)
+	}
 }
 
 // roomEvent describes an archived group chat message for the RoomMessage

@@ -66,6 +66,12 @@ type roomConfig struct {
 	ChangeSubject bool   `json:"change_subject"` // participants may change the subject
 	AllowInvites  bool   `json:"allow_invites"`  // members may invite to a members-only room
 	MaxUsers      int    `json:"max_users"`
+	// MentionAll says who may mention everyone: "" (moderators) or
+	// "participants".
+	MentionAll string `json:"mention_all,omitempty"`
+	// QuietMentions turns off XEP-0452 notifications to mentioned
+	// members who are not in the room.
+	QuietMentions bool `json:"quiet_mentions,omitempty"`
 }
 
 // roomRecord is a room as stored.
