@@ -192,7 +192,7 @@ func (c *Config) validate(file *config.Config) error {
 	case c.Timeout.Duration <= 0:
 		return bad("timeout", "must be longer than 0, got %s", c.Timeout)
 	case c.MaxWait.Duration > c.Timeout.Duration:
-		return bad("max_wait", "(%s) must not be longer than preview.timeout (%s)", c.MaxWait, c.Timeout)
+		return bad("max_wait", "%s must not be longer than preview.timeout (%s)", c.MaxWait, c.Timeout)
 	case c.MaxBytes < 1*config.KiB:
 		return bad("max_bytes", "must be at least 1KiB, got %s", c.MaxBytes)
 	case c.MaxRedirects < 0:
