@@ -85,7 +85,8 @@ type Config struct {
 	// AllowPrivate lets fetches reach loopback, private, link-local and
 	// CGNAT addresses (tests, intranets).
 	AllowPrivate bool `toml:"allow_private"`
-	// MaxWait bounds how long a message waits for its previews.
+	// MaxWait bounds how long a message waits for its previews; 0 adds
+	// only previews already in the cache.
 	MaxWait config.Duration `toml:"max_wait"`
 	// Timeout bounds one fetch, redirects and reading included.
 	Timeout config.Duration `toml:"timeout"`
@@ -128,13 +129,12 @@ type Extension struct {
 	// tests may change it before the server is built.
 	Config Config
 
-	// checkAddr, if set, replaces the address policy (tests pretend a
+	// addrPolicy, if set, replaces the address policy (tests pretend a
 	// loopback server is public).
-	checkAddr func(netip.Addr) error
+	addrPolicy func(netip.Addr) error
 
 	group  *group
-	ctx    context.Context // ends at Stop: cancels background fetches
-	cancel context.CancelFunc
+	cancel context.CancelFunc // ends the background fetches at Stop
 	wg     sync.WaitGroup
 }
 
@@ -158,13 +158,13 @@ func (e *Extension) Register(r *xmppd.Registrar) error {
 		return nil
 	}
 	c := e.Config
-	check := e.checkAddr
+	check := e.addrPolicy
 	if check == nil {
 		check = func(ip netip.Addr) error { return checkAddr(ip, c.AllowPrivate) }
 	}
-	e.ctx, e.cancel = context.WithCancel(context.Background())
-	f := newFetcher(c, check)
-	e.group = newGroup(e.ctx, &e.wg, f.fetch, c, r.Logger())
+	ctx, cancel := context.WithCancel(context.Background())
+	e.cancel = cancel
+	e.group = newGroup(ctx, &e.wg, newFetcher(c, check).fetch, c, r.Logger())
 	xmppd.Hook(r, xmppd.MessageOut, xmppd.PriorityRewrite, e.messageOut)
 	return nil
 }
@@ -181,9 +181,6 @@ func (e *Extension) Stop(ctx context.Context) error {
 // validate checks the values Register decoded; errors name the key.
 func (c *Config) validate(file *config.Config) error {
 	bad := func(key, format string, args ...any) error {
-		if file == nil {
-			file = config.Default()
-		}
 		return file.Errorf("preview."+key, format, args...)
 	}
 	switch {

@@ -256,7 +256,7 @@ func TestRedirects(t *testing.T) {
 	ext.Config.AllowPrivate = false
 	// The test's "public" site is the one at 127.0.0.1; everything else
 	// gets the real policy.
-	ext.checkAddr = func(ip netip.Addr) error {
+	ext.addrPolicy = func(ip netip.Addr) error {
 		if ip == netip.AddrFrom4([4]byte{127, 0, 0, 1}) {
 			return nil
 		}
