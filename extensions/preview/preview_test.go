@@ -384,6 +384,11 @@ func TestNotHTMLIgnored(t *testing.T) {
 	if n := s.hits.Load(); n != 3 {
 		t.Errorf("site saw %d requests, want 3", n)
 	}
+	// Failures are cached (negative_ttl): no second request.
+	e.send(t, s.URL+"/text", "")
+	if n := s.hits.Load(); n != 3 {
+		t.Errorf("site saw %d requests after a cached failure, want 3", n)
+	}
 }
 
 func TestDisabled(t *testing.T) {
