@@ -15,6 +15,7 @@ import (
 	"github.com/xmppd/xmppd/extensions/offline"
 	"github.com/xmppd/xmppd/extensions/pep"
 	"github.com/xmppd/xmppd/extensions/ping"
+	"github.com/xmppd/xmppd/extensions/preview"
 	"github.com/xmppd/xmppd/extensions/private"
 	"github.com/xmppd/xmppd/extensions/push"
 	"github.com/xmppd/xmppd/extensions/roster"
@@ -44,5 +45,6 @@ func All() []xmppd.Extension {
 		csi.New(),
 		muc.New(),
 		upload.New(),
+		preview.New(),
 	}
 }
