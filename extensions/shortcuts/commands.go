@@ -24,7 +24,7 @@ const (
 )
 
 func (e *Extension) registerCommands(r *xmppd.Registrar) error {
-	local := func(from xmppd.JID) bool { return from.Domain == e.domain && from.Local != "" }
+	local := func(from, _ xmppd.JID) bool { return from.Domain == e.domain && from.Local != "" }
 	_, err := adhoc.ServerCommands(r,
 		adhoc.Command{Node: NodeList, Name: "List text shortcuts", Allowed: local, Run: e.runList},
 		adhoc.Command{Node: NodeSet, Name: "Add or change a text shortcut", Allowed: local, Run: e.runSet},

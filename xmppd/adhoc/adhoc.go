@@ -1,15 +1,16 @@
 // Package adhoc is the server side of XEP-0050 Ad-Hoc Commands, shared by
 // whatever entity offers commands: the server's domain (ServerCommands,
 // one registry per server that every extension adds to) or a component
-// that answers its own IQs (New, then Items, Info and Handle). It is a
-// library, not an extension.
+// that answers its own IQs (New, then Items, Info and Handle with the JID
+// addressed, so one registry can serve many entities, e.g. a MUC
+// service's rooms). It is a library, not an extension.
 //
 // A Registry holds the commands (node, name, who may run them) and the
 // running sessions. Handle answers <command/> requests: execute starts a
 // session, next and complete hand the submitted form to the command's Run,
 // prev shows the previous stage again (the library keeps the stages'
 // answers), cancel ends the session. Sessions belong to the full JID that
-// started them, expire after Options.TTL from their start, and are bounded
+// started them at the entity addressed, expire after Options.TTL from their start, and are bounded
 // per user (the oldest goes) and in all (resource-constraint). Errors carry
 // XEP-0050's specific conditions: malformed-action (an unknown action),
 // bad-action (an action the current stage does not offer), bad-sessionid
@@ -62,9 +63,10 @@ const (
 // Command is one command a Registry offers.
 type Command struct {
 	Node, Name string
-	// Allowed says whether from may list and run the command; nil lets
-	// everyone who can reach the entity.
-	Allowed func(from xmppd.JID) bool
+	// Allowed says whether from may list and run the command at the
+	// entity to (the JID the request was addressed to); nil lets everyone
+	// who can reach the entity.
+	Allowed func(from, to xmppd.JID) bool
 	// Run answers one stage. It is called with Stage 0 for execute and
 	// with the number of the stages shown so far for next and complete;
 	// prev never reaches it. An error ends the request, not the session
@@ -75,6 +77,7 @@ type Command struct {
 // Request is one stage of a command as handed to Run.
 type Request struct {
 	From   xmppd.JID
+	To     xmppd.JID // the entity addressed
 	Node   string
 	Action string // execute, next or complete
 	Stage  int
@@ -119,9 +122,8 @@ type Options struct {
 	Now func() time.Time
 }
 
-// Registry is the commands of one entity and their sessions.
+// Registry is a set of commands and their sessions.
 type Registry struct {
-	jid  string // the entity's JID, named in disco#items
 	opt  Options
 	cmds []*Command
 
@@ -132,8 +134,8 @@ type Registry struct {
 	created  int // sessions made since the last sweep
 }
 
-// New returns an empty registry for the entity jid.
-func New(jid string, opt Options) *Registry {
+// New returns an empty registry.
+func New(opt Options) *Registry {
 	if opt.TTL <= 0 {
 		opt.TTL = DefaultTTL
 	}
@@ -146,7 +148,7 @@ func New(jid string, opt Options) *Registry {
 	if opt.Now == nil {
 		opt.Now = time.Now
 	}
-	return &Registry{jid: jid, opt: opt, sessions: make(map[string]*session)}
+	return &Registry{opt: opt, sessions: make(map[string]*session)}
 }
 
 // Add registers commands; a node given twice, or without a name or Run,
@@ -177,7 +179,7 @@ func (g *Registry) command(node string) *Command {
 	return nil
 }
 
-func (c *Command) allows(from xmppd.JID) bool { return c.Allowed == nil || c.Allowed(from) }
+func (c *Command) allows(from, to xmppd.JID) bool { return c.Allowed == nil || c.Allowed(from, to) }
 
 // Err is a stanza error with XEP-0050's specific condition (bad-action,
 // bad-payload, bad-sessionid, malformed-action, session-expired).

@@ -17,6 +17,7 @@ var (
 	alice      = xmppd.JID{Local: "alice", Domain: "example.org", Resource: "laptop"}
 	alicePhone = xmppd.JID{Local: "alice", Domain: "example.org", Resource: "phone"}
 	bob        = xmppd.JID{Local: "bob", Domain: "example.org", Resource: "pc"}
+	dom        = xmppd.JID{Domain: "example.org"}
 )
 
 // clock is a time the test moves.
@@ -29,7 +30,7 @@ func (c *clock) now() time.Time { return c.t }
 func wizard() adhoc.Command {
 	return adhoc.Command{
 		Node: "wizard", Name: "Two questions",
-		Allowed: func(from xmppd.JID) bool { return from.Local != "mallory" },
+		Allowed: func(from, _ xmppd.JID) bool { return from.Local != "mallory" },
 		Run: func(req *adhoc.Request) (*adhoc.Response, error) {
 			switch req.Stage {
 			case 0:
@@ -52,7 +53,7 @@ func wizard() adhoc.Command {
 func newRegistry(t *testing.T, c *clock, opt adhoc.Options) *adhoc.Registry {
 	t.Helper()
 	opt.Now = c.now
-	g := adhoc.New("example.org", opt)
+	g := adhoc.New(opt)
 	if err := g.Add(wizard(), adhoc.Command{Node: "hello", Name: "Say hello",
 		Run: func(req *adhoc.Request) (*adhoc.Response, error) {
 			return &adhoc.Response{Completed: true, Notes: []adhoc.Note{adhoc.Info("hello " + req.From.BareString())}}, nil
@@ -88,7 +89,7 @@ func cmd(t *testing.T, node, action, sid string, fields ...string) *wire.Element
 
 func mustRun(t *testing.T, g *adhoc.Registry, from xmppd.JID, q *wire.Element) *wire.Element {
 	t.Helper()
-	res, err := g.Handle(from, q)
+	res, err := g.Handle(from, dom, q)
 	if err != nil {
 		t.Fatalf("%s: %v", q, err)
 	}
@@ -136,10 +137,10 @@ func TestMultiStage(t *testing.T) {
 		t.Fatalf("stage 0: %s", res)
 	}
 	// complete is not offered at stage 0.
-	_, err := g.Handle(alice, cmd(t, "wizard", "complete", sid, "name", "Alice"))
+	_, err := g.Handle(alice, dom, cmd(t, "wizard", "complete", sid, "name", "Alice"))
 	wantErr(t, err, stanza.BadRequest, "bad-action")
 	// A bad form: an error, the session goes on.
-	_, err = g.Handle(alice, cmd(t, "wizard", "next", sid))
+	_, err = g.Handle(alice, dom, cmd(t, "wizard", "next", sid))
 	wantErr(t, err, stanza.BadRequest, "bad-payload")
 	res = mustRun(t, g, alice, cmd(t, "wizard", "execute", sid, "name", "Eve"))
 	if res.Attr("status") != "executing" || actions(res) != "complete:prev,complete" {
@@ -157,7 +158,7 @@ func TestMultiStage(t *testing.T) {
 		t.Fatalf("completed: %s", res)
 	}
 	// The session is gone.
-	_, err = g.Handle(alice, cmd(t, "wizard", "complete", sid, "colour", "red"))
+	_, err = g.Handle(alice, dom, cmd(t, "wizard", "complete", sid, "colour", "red"))
 	wantErr(t, err, stanza.BadRequest, "bad-sessionid")
 	if n := g.Sessions(); n != 0 {
 		t.Errorf("%d sessions left", n)
@@ -177,7 +178,7 @@ func TestCancel(t *testing.T) {
 	if res.Attr("status") != "canceled" || res.Attr("sessionid") != sid {
 		t.Fatalf("cancel: %s", res)
 	}
-	_, err := g.Handle(alice, cmd(t, "wizard", "next", sid, "name", "x"))
+	_, err := g.Handle(alice, dom, cmd(t, "wizard", "next", sid, "name", "x"))
 	wantErr(t, err, stanza.BadRequest, "bad-sessionid")
 }
 
@@ -198,11 +199,16 @@ func TestBadRequests(t *testing.T) {
 		{"someone else's session", bob, cmd(t, "wizard", "next", sid, "name", "Bob"), stanza.BadRequest, "bad-sessionid"},
 		{"the user's other resource", alicePhone, cmd(t, "wizard", "cancel", sid), stanza.BadRequest, "bad-sessionid"},
 		{"another command's node", alice, cmd(t, "hello", "next", sid), stanza.BadRequest, "bad-sessionid"},
+		{"another entity", alice, nil, stanza.BadRequest, "bad-sessionid"},
 		{"unknown command", alice, cmd(t, "nope", "", ""), stanza.ItemNotFound, ""},
 		{"not allowed", xmppd.JID{Local: "mallory", Domain: "example.org", Resource: "x"}, cmd(t, "wizard", "", ""), stanza.Forbidden, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := g.Handle(tc.from, tc.q)
+			to := dom
+			if tc.q == nil {
+				tc.q, to = cmd(t, "wizard", "next", sid, "name", "A"), xmppd.JID{Local: "room", Domain: "conference.example.org"}
+			}
+			_, err := g.Handle(tc.from, to, tc.q)
 			wantErr(t, err, tc.cond, tc.specific)
 		})
 	}
@@ -218,10 +224,10 @@ func TestExpiredSession(t *testing.T) {
 	g := newRegistry(t, c, adhoc.Options{TTL: time.Minute})
 	sid := mustRun(t, g, alice, cmd(t, "wizard", "", "")).Attr("sessionid")
 	c.t = c.t.Add(61 * time.Second)
-	_, err := g.Handle(alice, cmd(t, "wizard", "next", sid, "name", "Alice"))
+	_, err := g.Handle(alice, dom, cmd(t, "wizard", "next", sid, "name", "Alice"))
 	wantErr(t, err, stanza.NotAllowed, "session-expired")
 	// Still expired once it has been dropped.
-	_, err = g.Handle(alice, cmd(t, "wizard", "next", sid, "name", "Alice"))
+	_, err = g.Handle(alice, dom, cmd(t, "wizard", "next", sid, "name", "Alice"))
 	wantErr(t, err, stanza.NotAllowed, "session-expired")
 }
 
@@ -234,13 +240,13 @@ func TestSessionBounds(t *testing.T) {
 		c.t = c.t.Add(time.Second)
 	}
 	// Alice's oldest session made room for her third.
-	if _, err := g.Handle(alice, cmd(t, "wizard", "cancel", sids[0])); err == nil {
+	if _, err := g.Handle(alice, dom, cmd(t, "wizard", "cancel", sids[0])); err == nil {
 		t.Fatal("the oldest session outlived the per-user bound")
 	}
 	mustRun(t, g, alice, cmd(t, "wizard", "cancel", sids[2]))
 	mustRun(t, g, bob, cmd(t, "wizard", "", ""))
 	mustRun(t, g, alicePhone, cmd(t, "wizard", "", ""))
-	_, err := g.Handle(xmppd.JID{Local: "carol", Domain: "example.org", Resource: "r"}, cmd(t, "wizard", "", ""))
+	_, err := g.Handle(xmppd.JID{Local: "carol", Domain: "example.org", Resource: "r"}, dom, cmd(t, "wizard", "", ""))
 	wantErr(t, err, stanza.ResourceConstraint, "")
 	// Expired sessions are swept to make room.
 	c.t = c.t.Add(2 * time.Minute)
@@ -252,22 +258,22 @@ func TestSessionBounds(t *testing.T) {
 
 func TestDisco(t *testing.T) {
 	g := newRegistry(t, &clock{time.Now()}, adhoc.Options{})
-	items := g.Items(alice)
+	items := g.Items(alice, dom)
 	if got := items.ChildrenNamed("item", "http://jabber.org/protocol/disco#items"); len(got) != 2 ||
 		got[0].Attr("node") != "wizard" || got[0].Attr("jid") != "example.org" || got[1].Attr("name") != "Say hello" {
 		t.Fatalf("items: %s", items)
 	}
 	mallory := xmppd.JID{Local: "mallory", Domain: "example.org", Resource: "x"}
-	if got := g.Items(mallory).ChildrenNamed("item", "http://jabber.org/protocol/disco#items"); len(got) != 1 {
+	if got := g.Items(mallory, dom).ChildrenNamed("item", "http://jabber.org/protocol/disco#items"); len(got) != 1 {
 		t.Fatalf("mallory sees %d commands", len(got))
 	}
-	info, err := g.Info("wizard", alice)
+	info, err := g.Info("wizard", alice, dom)
 	if err != nil || !strings.Contains(info.String(), "command-node") || !strings.Contains(info.String(), "jabber:x:data") {
 		t.Fatalf("info: %v %s", err, info)
 	}
-	_, err = g.Info("wizard", mallory)
+	_, err = g.Info("wizard", mallory, dom)
 	wantErr(t, err, stanza.Forbidden, "")
-	_, err = g.Info("nope", alice)
+	_, err = g.Info("nope", alice, dom)
 	wantErr(t, err, stanza.ItemNotFound, "")
 	if err := g.Add(adhoc.Command{Node: "wizard", Name: "again", Run: wizard().Run}); err == nil {
 		t.Error("a node added twice")

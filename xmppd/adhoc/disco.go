@@ -14,22 +14,22 @@ const (
 )
 
 // Items is the disco#items answer at node NS: the commands from may run
-// (XEP-0050 §2.2).
-func (g *Registry) Items(from xmppd.JID) *wire.Element {
+// at to (XEP-0050 §2.2).
+func (g *Registry) Items(from, to xmppd.JID) *wire.Element {
 	q := wire.NewElement("query", nsDiscoItems, wire.Attr{Name: "node", Value: NS})
 	for _, c := range g.cmds {
-		if c.allows(from) {
-			q.Append(wire.NewElement("item", nsDiscoItems, wire.Attr{Name: "jid", Value: g.jid},
+		if c.allows(from, to) {
+			q.Append(wire.NewElement("item", nsDiscoItems, wire.Attr{Name: "jid", Value: to.String()},
 				wire.Attr{Name: "node", Value: c.Node}, wire.Attr{Name: "name", Value: c.Name}))
 		}
 	}
 	return q
 }
 
-// Info is the disco#info answer at node: the command list or a command
-// (XEP-0050 §2.3). An unknown node is item-not-found, a command from may
-// not run forbidden.
-func (g *Registry) Info(node string, from xmppd.JID) (*wire.Element, error) {
+// Info is the disco#info answer at node of to: the command list or a
+// command (XEP-0050 §2.3). An unknown node is item-not-found, a command
+// from may not run forbidden.
+func (g *Registry) Info(node string, from, to xmppd.JID) (*wire.Element, error) {
 	q := wire.NewElement("query", nsDiscoInfo, wire.Attr{Name: "node", Value: node})
 	identity := func(typ, name string) {
 		q.Append(wire.NewElement("identity", nsDiscoInfo, wire.Attr{Name: "category", Value: "automation"},
@@ -41,9 +41,9 @@ func (g *Registry) Info(node string, from xmppd.JID) (*wire.Element, error) {
 	}
 	c := g.command(node)
 	if c == nil {
-		return nil, xmppd.StanzaError(stanza.Cancel, stanza.ItemNotFound, "no command "+node+" at "+g.jid)
+		return nil, xmppd.StanzaError(stanza.Cancel, stanza.ItemNotFound, "no command "+node+" at "+to.String())
 	}
-	if !c.allows(from) {
+	if !c.allows(from, to) {
 		return nil, xmppd.StanzaError(stanza.Auth, stanza.Forbidden, from.BareString()+" may not run the command "+node)
 	}
 	identity("command-node", c.Name)

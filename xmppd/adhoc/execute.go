@@ -9,15 +9,16 @@ import (
 	"mellium.im/xmpp/stanza"
 )
 
-// Handle answers a <command/> request from from (XEP-0050 §3, §4) and
-// returns the <command/> answer or an error for the IQ.
-func (g *Registry) Handle(from xmppd.JID, q *wire.Element) (*wire.Element, error) {
+// Handle answers a <command/> request from from to the entity to
+// (XEP-0050 §3, §4) and returns the <command/> answer or an error for the
+// IQ.
+func (g *Registry) Handle(from, to xmppd.JID, q *wire.Element) (*wire.Element, error) {
 	node := q.Attr("node")
 	c := g.command(node)
 	if c == nil {
-		return nil, xmppd.StanzaError(stanza.Cancel, stanza.ItemNotFound, "no command "+node+" at "+g.jid)
+		return nil, xmppd.StanzaError(stanza.Cancel, stanza.ItemNotFound, "no command "+node+" at "+to.String())
 	}
-	if !c.allows(from) {
+	if !c.allows(from, to) {
 		return nil, xmppd.StanzaError(stanza.Auth, stanza.Forbidden, from.BareString()+" may not run the command "+node)
 	}
 	action := q.Attr("action")
@@ -26,7 +27,7 @@ func (g *Registry) Handle(from xmppd.JID, q *wire.Element) (*wire.Element, error
 	default:
 		return nil, Err(stanza.Modify, stanza.BadRequest, "malformed-action", "unknown action "+action)
 	}
-	req := &Request{From: from, Node: node, Payload: q}
+	req := &Request{From: from, To: to, Node: node, Payload: q}
 	if x := q.Child("x", dataform.NS); x != nil {
 		req.Form = dataform.Parse(x)
 	}
@@ -35,11 +36,11 @@ func (g *Registry) Handle(from xmppd.JID, q *wire.Element) (*wire.Element, error
 		if action != "" && action != "execute" {
 			return nil, Err(stanza.Modify, stanza.BadRequest, "bad-sessionid", action+" needs the sessionid of a running command")
 		}
-		s := &session{id: newID(g.opt.Now()), node: node, from: from, started: g.opt.Now()}
+		s := &session{id: newID(g.opt.Now()), node: node, from: from, to: to, started: g.opt.Now()}
 		req.Action = "execute"
 		return g.run(c, s, req, true)
 	}
-	s, err := g.take(id, node, from)
+	s, err := g.take(id, node, from, to)
 	if err != nil {
 		return nil, err
 	}

@@ -14,17 +14,17 @@ type serverKey struct{}
 // the domain, and the disco node NS; each command's node is registered
 // for disco#info under r's extension.
 func ServerCommands(r *xmppd.Registrar, cmds ...Command) (*Registry, error) {
-	g := r.Shared(serverKey{}, func() any { return New(r.Domain(), Options{}) }).(*Registry)
+	g := r.Shared(serverKey{}, func() any { return New(Options{}) }).(*Registry)
 	if g.wired.CompareAndSwap(false, true) {
 		r.Feature(NS)
 		if err := r.HandleIQ(xmppd.TargetServer, "set", NS, "command", func(iq *xmppd.IQ) (*wire.Element, error) {
-			return g.Handle(iq.From, iq.Payload)
+			return g.Handle(iq.From, iq.To, iq.Payload)
 		}); err != nil {
 			return nil, err
 		}
 		if err := r.ServerNode(NS, xmppd.DiscoNode{
-			Info:  func(iq *xmppd.IQ) (*wire.Element, error) { return g.Info(NS, iq.From) },
-			Items: func(iq *xmppd.IQ) (*wire.Element, error) { return g.Items(iq.From), nil },
+			Info:  func(iq *xmppd.IQ) (*wire.Element, error) { return g.Info(NS, iq.From, iq.To) },
+			Items: func(iq *xmppd.IQ) (*wire.Element, error) { return g.Items(iq.From, iq.To), nil },
 		}); err != nil {
 			return nil, err
 		}
@@ -35,7 +35,7 @@ func ServerCommands(r *xmppd.Registrar, cmds ...Command) (*Registry, error) {
 	for _, c := range cmds {
 		node := c.Node
 		if err := r.ServerNode(node, xmppd.DiscoNode{
-			Info: func(iq *xmppd.IQ) (*wire.Element, error) { return g.Info(node, iq.From) },
+			Info: func(iq *xmppd.IQ) (*wire.Element, error) { return g.Info(node, iq.From, iq.To) },
 			Items: func(*xmppd.IQ) (*wire.Element, error) {
 				return wire.NewElement("query", nsDiscoItems, wire.Attr{Name: "node", Value: node}), nil
 			},

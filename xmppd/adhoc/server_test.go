@@ -18,7 +18,7 @@ func (e echoExt) Name() string { return "echo-" + e.node }
 
 func (e echoExt) Register(r *xmppd.Registrar) error {
 	_, err := adhoc.ServerCommands(r, adhoc.Command{Node: e.node, Name: "Echo " + e.node,
-		Allowed: func(from xmppd.JID) bool { return from.Local != "bob" },
+		Allowed: func(from, _ xmppd.JID) bool { return from.Local != "bob" },
 		Run: func(req *adhoc.Request) (*adhoc.Response, error) {
 			return &adhoc.Response{Completed: true, Notes: []adhoc.Note{adhoc.Info(e.node + " for " + req.From.String())}}, nil
 		}})

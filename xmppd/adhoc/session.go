@@ -16,6 +16,7 @@ type session struct {
 	id      string
 	node    string
 	from    xmppd.JID // the full JID that started it
+	to      xmppd.JID // the entity it runs at
 	started time.Time
 	state   any
 	// shown are the executing answers sent so far, for prev; the last
@@ -42,14 +43,14 @@ func idStart(id string) (time.Time, bool) {
 	return time.Unix(sec, 0), true
 }
 
-// take removes from's session id for node from the table and returns it,
+// take removes from's session id for node at to from the table and returns it,
 // or the XEP-0050 error saying why it cannot be used. The caller puts it
 // back (keep) unless the command ended.
-func (g *Registry) take(id, node string, from xmppd.JID) (*session, error) {
+func (g *Registry) take(id, node string, from, to xmppd.JID) (*session, error) {
 	now := g.opt.Now()
 	g.mu.Lock()
 	s := g.sessions[id]
-	if s != nil && (s.from != from || s.node != node) {
+	if s != nil && (s.from != from || s.to != to || s.node != node) {
 		s = nil
 	}
 	if s != nil {
