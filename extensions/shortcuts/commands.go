@@ -2,6 +2,7 @@ package shortcuts
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 
 	"github.com/xmppd/xmppd/xmppd"
@@ -64,9 +65,16 @@ func (e *Extension) runList(req *adhoc.Request) (*adhoc.Response, error) {
 		}
 		text.WriteByte('\n')
 	}
-	return &adhoc.Response{Completed: true, Notes: []adhoc.Note{adhoc.Info(strings.TrimSuffix(text.String(), "\n"))},
-		Form: form.Element()}, nil
+	note := strings.TrimSuffix(text.String(), "\n")
+	if len(note) > maxListNote {
+		note = fmt.Sprintf("%d text shortcuts: see the table.", len(l))
+	}
+	return &adhoc.Response{Completed: true, Notes: []adhoc.Note{adhoc.Info(note)}, Form: form.Element()}, nil
 }
+
+// maxListNote bounds the list's text note (the table has everything), so
+// long lists do not double an already large answer.
+const maxListNote = 4096
 
 // setForm asks for a name and a text, showing what was given.
 func (e *Extension) setForm(name, text string) *wire.Element {
@@ -84,8 +92,11 @@ func required(f *wire.Element) *wire.Element {
 // runSet shows the form, then stores what was submitted; a bad entry
 // shows the form again with what is wrong.
 func (e *Extension) runSet(req *adhoc.Request) (*adhoc.Response, error) {
-	if req.Stage == 0 || req.Form == nil {
+	switch {
+	case req.Stage == 0:
 		return &adhoc.Response{Form: e.setForm("", "")}, nil
+	case req.Form == nil:
+		return &adhoc.Response{Form: e.setForm("", ""), Notes: []adhoc.Note{adhoc.Error("Fill in the form.")}}, nil
 	}
 	if req.Form.Type == "cancel" {
 		return &adhoc.Response{Completed: true, Notes: []adhoc.Note{adhoc.Info("Nothing changed.")}}, nil
@@ -118,8 +129,11 @@ func (e *Extension) runDelete(req *adhoc.Request) (*adhoc.Response, error) {
 	if len(own) == 0 {
 		return &adhoc.Response{Completed: true, Notes: []adhoc.Note{adhoc.Info("You have no text shortcuts of your own to delete.")}}, nil
 	}
-	if req.Stage == 0 || req.Form == nil {
+	switch {
+	case req.Stage == 0:
 		return &adhoc.Response{Form: deleteForm(own)}, nil
+	case req.Form == nil:
+		return &adhoc.Response{Form: deleteForm(own), Notes: []adhoc.Note{adhoc.Error("Pick the shortcuts to delete.")}}, nil
 	}
 	if req.Form.Type == "cancel" {
 		return &adhoc.Response{Completed: true, Notes: []adhoc.Note{adhoc.Info("Nothing deleted.")}}, nil

@@ -231,6 +231,12 @@ func TestLimitsAndBadInput(t *testing.T) {
 	if got := strings.Join(list(t, alice), "; "); got != "/A=uno (yours); /Grüße=hallo (yours)" {
 		t.Fatalf("after the bad input: %q", got)
 	}
+	// Complete without the form: the form again, with a note.
+	first = answer(t, command(alice, shortcuts.NodeSet, "", ""))
+	res = answer(t, command(alice, shortcuts.NodeSet, "complete", first.Attr("sessionid")))
+	if res.Attr("status") != "executing" || notes(res) != "error: Fill in the form." {
+		t.Fatalf("complete without a form: %s", res)
+	}
 	// Protocol errors carry XEP-0050's conditions.
 	res = command(alice, shortcuts.NodeSet, "complete", "made-up")
 	if res.Child("error", "").Child("bad-sessionid", adhoc.NS) == nil {
@@ -325,5 +331,23 @@ func TestBadConfig(t *testing.T) {
 	}
 	if err == nil || !strings.Contains(err.Error(), "shortcuts.max_text_length") {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+// TestLongList: a long list keeps its table whole and shortens the note.
+func TestLongList(t *testing.T) {
+	srv := start(t)
+	for i := range 9 {
+		if _, err := srv.AdminCommand(context.Background(), "shortcut.add",
+			map[string]string{"name": fmt.Sprintf("s%d", i), "text": strings.Repeat("x", 1000)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	alice := srv.Login(t, "alice", "alice-pw")
+	if got := len(list(t, alice)); got != 9 {
+		t.Fatalf("%d rows", got)
+	}
+	if got := notes(answer(t, command(alice, shortcuts.NodeList, "", ""))); got != "info: 9 text shortcuts: see the table." {
+		t.Fatalf("note: %q", got)
 	}
 }
