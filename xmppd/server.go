@@ -67,6 +67,8 @@ type Server struct {
 	httpMux        *http.ServeMux
 	httpOwners     map[string]string // pattern -> extension
 	disco          discoRegistry
+	discoNodes     map[string]DiscoNode // server-domain disco nodes (disconode.go)
+	shared         sync.Map             // Registrar.Shared
 	roster         Roster
 	messageIndex   MessageIndex
 

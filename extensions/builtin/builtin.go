@@ -19,6 +19,7 @@ import (
 	"github.com/xmppd/xmppd/extensions/private"
 	"github.com/xmppd/xmppd/extensions/push"
 	"github.com/xmppd/xmppd/extensions/roster"
+	"github.com/xmppd/xmppd/extensions/shortcuts"
 	"github.com/xmppd/xmppd/extensions/upload"
 	"github.com/xmppd/xmppd/extensions/vcard"
 	"github.com/xmppd/xmppd/extensions/version"
@@ -46,5 +47,6 @@ func All() []xmppd.Extension {
 		muc.New(),
 		upload.New(),
 		preview.New(),
+		shortcuts.New(),
 	}
 }

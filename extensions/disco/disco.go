@@ -5,9 +5,11 @@
 //   - disco#info to the server's domain: the identities and features every
 //     extension announced through the Registrar (core: server/im). A node
 //     equal to "<CapsNode>#<ver>" returns the same answer (XEP-0115 §6.2);
-//     any other node is item-not-found.
+//     a node another extension registered (Registrar.ServerNode, e.g.
+//     XEP-0050 commands) is answered by it; any other is item-not-found.
 //   - disco#items to the server's domain: the domains served by components
-//     (Registrar.HandleDomain), e.g. the MUC service.
+//     (Registrar.HandleDomain), e.g. the MUC service; at a node, as for
+//     disco#info.
 //   - disco#info to a local account's bare JID, answered by the server on
 //     the account's behalf to anyone (as Prosody does): identity
 //     account/registered plus the account identities and features other
@@ -117,14 +119,14 @@ func verString(in mdisco.Info) string { return in.Hash(sha1.New()) }
 func (e *Extension) serverInfo(iq *xmppd.IQ) (*wire.Element, error) {
 	node := iq.Payload.Attr("node")
 	if node != "" && node != CapsNode+"#"+e.capsVer() {
-		return nil, errNoNode(node)
+		return e.nodeQuery(iq, node, func(h xmppd.DiscoNode) xmppd.IQHandler { return h.Info })
 	}
 	return infoElement(node, e.serverDisco()), nil
 }
 
 func (e *Extension) serverItems(iq *xmppd.IQ) (*wire.Element, error) {
 	if node := iq.Payload.Attr("node"); node != "" {
-		return nil, errNoNode(node)
+		return e.nodeQuery(iq, node, func(h xmppd.DiscoNode) xmppd.IQHandler { return h.Items })
 	}
 	q := wire.NewElement("query", NSItems)
 	for _, d := range e.srv.ComponentDomains() {
@@ -147,6 +149,16 @@ func (e *Extension) accountInfo(iq *xmppd.IQ) (*wire.Element, error) {
 		in.Features = append(in.Features, info.Feature{Var: f})
 	}
 	return infoElement("", in), nil
+}
+
+// nodeQuery hands a query at node to the extension that registered it
+// (Registrar.ServerNode), e.g. XEP-0050's command list.
+func (e *Extension) nodeQuery(iq *xmppd.IQ, node string, pick func(xmppd.DiscoNode) xmppd.IQHandler) (*wire.Element, error) {
+	h, ok := e.srv.ServerNode(node)
+	if !ok || pick(h) == nil {
+		return nil, errNoNode(node)
+	}
+	return pick(h)(iq)
 }
 
 func errNoNode(node string) error {
