@@ -20,7 +20,9 @@ func TestPreviewInRoom(t *testing.T) {
 	}
 	for nick, c := range map[string]*xmppdtest.Client{"Alice": e.alice, "Bob": e.bob} {
 		c.Sendf("<presence to='%s/%s'><x xmlns='%s'/></presence>", room, nick, muc.NS)
-		c.Expect("subject", func(el *wire.Element) bool { return el.Name == "message" && el.Child("subject", "jabber:client") != nil })
+		c.Expect("subject", func(el *wire.Element) bool {
+			return el.Name == "message" && el.Child("subject", "jabber:client") != nil
+		})
 	}
 	link := s.URL + "/page"
 	e.alice.Sendf("<message to='%s' type='groupchat' id='g1'><body>see %s</body></message>", room, link)
