@@ -189,13 +189,20 @@ const slixmppTimeout = 90 * time.Second
 // is skipped elsewhere (requireTool).
 func newSlixmppInstance(t *testing.T, users ...string) *instance {
 	t.Helper()
+	return newSlixmppInstanceWith(t, "", users...)
+}
+
+// newSlixmppInstanceWith is newSlixmppInstance with more configuration
+// (TOML after the [auth] table).
+func newSlixmppInstanceWith(t *testing.T, extraTOML string, users ...string) *instance {
+	t.Helper()
 	py := requireTool(t, "/usr/bin/python3")
 	if err := exec.Command(py, "-c", "import slixmpp").Run(); err != nil {
 		requireTool(t, "python3-slixmpp (import slixmpp failed)")
 	}
 	// slixmpp 1.8 knows only tls-unique channel binding, which TLS 1.3
 	// lacks; with -PLUS offered it cannot use SCRAM (README, [auth]).
-	in := newInstance(t, "channel_binding = false\n")
+	in := newInstance(t, "channel_binding = false\n"+extraTOML)
 	in.start()
 	for _, u := range users {
 		in.mustCLI(slixmppPassword+"\n", "user", "add", u, "--password-stdin")
