@@ -135,8 +135,9 @@ type RoomMessageEvent struct {
 	// room now. A user may be in both. Shared: never modify them.
 	Members   []JID
 	Occupants []JID
-	// Mentions are the bare JIDs of the users the message mentions (empty
-	// until the mentions feature fills it).
+	// Mentions are the real bare JIDs of the users the message mentions
+	// (never the sender); @all from someone allowed to use it names every
+	// member and occupant.
 	Mentions []JID
 }
 

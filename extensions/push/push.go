@@ -60,8 +60,8 @@
 // Without a setting a 1:1 chat notifies always (XEP-0492's default).
 // "never" sends nothing; "on-mention" lets a 1:1 message through (it is
 // addressed to the user) and, for group chat, only messages whose
-// RoomMessageEvent.Mentions names the user (empty until the mentions
-// feature fills it, so none yet). Without a setting a room notifies always
+// RoomMessageEvent.Mentions (found by the MUC service: references,
+// XEP-0513 mentions, @all) names the user. Without a setting a room notifies always
 // too (XEP-0492 would default public rooms to on-mention; not yet). Muting
 // (never) only stops pushes: the inbox still counts unread messages.
 //

@@ -15,7 +15,8 @@ import (
 
 // TestPushForRoomMessages: a room message wakes the offline phone of a
 // member whose setting for the room is always, not one with never, nor
-// one with on-mention (nobody is mentioned); the sender is not pushed.
+// one with on-mention unless the message mentions them; the sender is not
+// pushed.
 func TestPushForRoomMessages(t *testing.T) {
 	app := &appServer{got: make(chan *wire.Element, 16)}
 	m := muc.New()
@@ -58,13 +59,23 @@ func TestPushForRoomMessages(t *testing.T) {
 	}
 	app.nothing(t, 150*time.Millisecond) // not carol (never), not alice (sender)
 
-	// on-mention: nothing until mentions are detected.
+	// on-mention: nothing for a message that does not mention carol…
 	carol = e.online(t, "carol", "phone")
 	bookmark(t, carol, room, "<on-mention/>")
 	e.offline(t, carol)
 	say("retro")
 	if iq := app.next(t); iq.Attr("from") != "bob@localhost" {
 		t.Errorf("push for %s, want bob only", iq.Attr("from"))
+	}
+	app.nothing(t, 150*time.Millisecond)
+	// …and a push for one that does (the MUC service finds mentions).
+	alice.Sendf("<message to='%s' type='groupchat' id='m1'><body>carol?</body><reference xmlns='urn:xmpp:reference:0' type='mention' begin='0' end='5' uri='xmpp:carol@localhost'/></message>", room)
+	pushed := map[string]bool{}
+	for range 2 {
+		pushed[app.next(t).Attr("from")] = true
+	}
+	if !pushed["carol@localhost"] || !pushed["bob@localhost"] {
+		t.Errorf("pushes for a mention of carol went to %v, want carol (on-mention) and bob (always)", pushed)
 	}
 	app.nothing(t, 150*time.Millisecond)
 }
