@@ -12,7 +12,7 @@ import (
 )
 
 // serviceFeatures are the features of the service domain.
-var serviceFeatures = []string{nsDiscoInfo, nsDiscoItems, NS, NSOccupantID, NSSelfPing, nsPing}
+var serviceFeatures = []string{nsDiscoInfo, nsDiscoItems, NS, NSOccupantID, NSSelfPing, nsPing, FormTypeEnquiry}
 
 func stanzaErr(typ stanza.ErrorType, cond stanza.Condition, text string) error {
 	return xmppd.StanzaError(typ, cond, text)
@@ -88,6 +88,8 @@ func (e *Extension) serviceIQ(p *xmppd.Packet, q *wire.Element) (*wire.Element, 
 		return res, nil
 	case p.Type() == "get" && q.Name == "ping" && q.NS == nsPing:
 		return nil, nil
+	case p.Type() == "set" && q.Name == "enquiry" && q.NS == FormTypeEnquiry:
+		return e.startEnquiry(p, q)
 	}
 	return nil, errNotImplemented
 }

@@ -190,6 +190,8 @@ type Extension struct {
 	// Config holds the defaults until Register decodes [muc] over it;
 	// tests may change it before the server is built.
 	Config Config
+	// Desk is where web enquiries go (enquiry_start.go).
+	Desk EnquiryDesk
 
 	srv     *xmppd.Server
 	log     *slog.Logger
@@ -207,6 +209,9 @@ type Extension struct {
 	joined map[xmppd.JID]map[*room]struct{}
 
 	retention *mamproto.Retention
+
+	// enquiries maps a requester's bare JID to its open enquiry room.
+	enquiries sync.Map
 }
 
 var (
