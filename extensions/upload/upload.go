@@ -100,6 +100,9 @@ const (
 	DefaultUserQuota   = 1 * config.GB
 	DefaultExpireAfter = 720 * time.Hour
 	DefaultSlotTTL     = 5 * time.Minute
+	// DefaultMaxImagePixels: a 40 megapixel image decodes into 160 MB.
+	DefaultMaxImagePixels = 40_000_000
+	DefaultThumbWorkers   = 2
 )
 
 // Config is the [upload] table.
@@ -112,6 +115,9 @@ type Config struct {
 	UserQuota config.Size `toml:"user_quota"`
 	// ExpireAfter is how long a file is kept after its upload.
 	ExpireAfter config.Duration `toml:"expire_after"`
+	// MaxImagePixels bounds the images (width × height) thumbnails are
+	// made of; 0 makes none.
+	MaxImagePixels int64 `toml:"max_image_pixels"`
 }
 
 // Extension is the upload service.
@@ -122,6 +128,8 @@ type Extension struct {
 	// SlotTTL is how long a slot's PUT URL is valid (not a config key;
 	// tests shorten it).
 	SlotTTL time.Duration
+	// ThumbWorkers bounds the images decoded at once (not a config key).
+	ThumbWorkers int
 
 	srv     *xmppd.Server
 	log     *slog.Logger
@@ -134,6 +142,8 @@ type Extension struct {
 	mu      sync.Mutex
 	putting map[string]bool // ids with a PUT in progress
 
+	thumbSem chan struct{} // one token per image being decoded
+
 	sweeper xmppd.Periodic
 }
 
@@ -143,12 +153,14 @@ var _ xmppd.Extension = (*Extension)(nil)
 func New() *Extension {
 	return &Extension{
 		Config: Config{
-			MaxFileSize: DefaultMaxFileSize,
-			UserQuota:   DefaultUserQuota,
-			ExpireAfter: config.Duration{Duration: DefaultExpireAfter},
+			MaxFileSize:    DefaultMaxFileSize,
+			UserQuota:      DefaultUserQuota,
+			ExpireAfter:    config.Duration{Duration: DefaultExpireAfter},
+			MaxImagePixels: DefaultMaxImagePixels,
 		},
-		SlotTTL: DefaultSlotTTL,
-		putting: make(map[string]bool),
+		SlotTTL:      DefaultSlotTTL,
+		ThumbWorkers: DefaultThumbWorkers,
+		putting:      make(map[string]bool),
 	}
 }
 
@@ -180,9 +192,13 @@ func (e *Extension) Register(r *xmppd.Registrar) error {
 	if c.ExpireAfter.Duration <= 0 {
 		return fmt.Errorf("upload.expire_after must be longer than 0, got %s", c.ExpireAfter.Duration)
 	}
+	if c.MaxImagePixels < 0 {
+		return fmt.Errorf("upload.max_image_pixels must be 0 (no thumbnails) or more, got %d", c.MaxImagePixels)
+	}
 	if e.SlotTTL <= 0 {
 		e.SlotTTL = DefaultSlotTTL
 	}
+	e.thumbSem = make(chan struct{}, max(e.ThumbWorkers, 1))
 	e.srv = r.Server()
 	e.log = r.Logger()
 	e.db = r.Store()
@@ -198,8 +214,13 @@ func (e *Extension) Register(r *xmppd.Registrar) error {
 	if err := r.HandleHTTP("GET /upload/{id}/{name}", getHandler{e}); err != nil {
 		return err
 	}
+	if err := r.HandleHTTP("GET /upload/{id}/{name}/thumb", thumbHandler{e}); err != nil {
+		return err
+	}
 	xmppd.Hook(r, xmppd.AccountDeleted, xmppd.PriorityDeliver, e.accountDeleted)
-	return nil
+	xmppd.Hook(r, xmppd.MessageOut, xmppd.PriorityRewrite, e.attachMetadata)
+	xmppd.Hook(r, xmppd.MessageRetracted, xmppd.PriorityDeliver, e.retracted)
+	return e.registerAdmin(r)
 }
 
 // Start implements xmppd.Starter: it prepares the upload directory and
