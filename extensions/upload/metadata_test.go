@@ -332,3 +332,48 @@ func TestAdminCommands(t *testing.T) {
 		}
 	}
 }
+
+// TestThumbnailLifecycle: a thumbnail goes with its file when the file
+// expires and when its owner's account is deleted.
+func TestThumbnailLifecycle(t *testing.T) {
+	e, bob := withBob(t, nil)
+	m, _ := e.share(t, bob, "old.jpg", "image/jpeg", jpegFile(t, 64, 64))
+	if m.thumbURI == "" || len(thumbFiles(t, e)) != 1 {
+		t.Fatalf("no thumbnail: %s", m.el)
+	}
+	e.ext.Config.ExpireAfter.Duration = time.Nanosecond
+	wantStatus(t, do(t, "GET", e.local(m.thumbURI), nil), http.StatusNotFound)
+	e.ext.Sweep(context.Background())
+	if files := thumbFiles(t, e); len(files) != 0 {
+		t.Fatalf("thumbnail of an expired file left: %v", files)
+	}
+
+	e.ext.Config.ExpireAfter.Duration = time.Hour
+	m, _ = e.share(t, bob, "mine.jpg", "image/jpeg", jpegFile(t, 64, 64))
+	if len(thumbFiles(t, e)) != 1 {
+		t.Fatalf("no thumbnail: %s", m.el)
+	}
+	if _, err := e.srv.DeleteAccount("alice"); err != nil {
+		t.Fatal(err)
+	}
+	if files, _ := filepath.Glob(filepath.Join(e.srv.Dir, "uploads", "*")); len(files) != 0 {
+		t.Fatalf("files of a deleted account left: %v", files)
+	}
+}
+
+// TestOrphanThumbnailDropped: a thumbnail whose file was never recorded
+// (a crash in between) is deleted at start.
+func TestOrphanThumbnailDropped(t *testing.T) {
+	dir := t.TempDir()
+	orphan := filepath.Join(dir, "uploads", strings.Repeat("ab", 16)+".thumb")
+	if err := os.MkdirAll(filepath.Dir(orphan), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(orphan, []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	xmppdtest.Start(t, xmppdtest.WithDataDir(dir), xmppdtest.WithExtensions(upload.New()))
+	if _, err := os.Stat(orphan); !os.IsNotExist(err) {
+		t.Fatalf("orphan thumbnail kept: %v", err)
+	}
+}

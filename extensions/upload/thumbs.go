@@ -14,11 +14,13 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	// The formats a thumbnail is made of.
 	_ "image/gif"
 
+	"github.com/xmppd/xmppd/store"
 	"golang.org/x/image/draw"
 	_ "golang.org/x/image/webp"
 )
@@ -80,6 +82,18 @@ func (e *Extension) thumbnail(ctx context.Context, id string, f *os.File, m *fil
 	m.Thumb = &th.thumbMeta
 	e.log.Debug("thumbnail made", "id", id, "format", format, "width", cfg.Width, "height", cfg.Height,
 		"took", time.Since(start).Round(time.Millisecond))
+}
+
+// dropOrphanThumbs deletes thumbnails whose file was never recorded (a
+// crash between the two).
+func (e *Extension) dropOrphanThumbs() {
+	thumbs, _ := filepath.Glob(filepath.Join(e.dir, "*.thumb"))
+	for _, p := range thumbs {
+		id := strings.TrimSuffix(filepath.Base(p), ".thumb")
+		if _, err := e.load(id); errors.Is(err, store.ErrNotFound) {
+			_ = os.Remove(p)
+		}
+	}
 }
 
 type thumb struct {

@@ -235,6 +235,7 @@ func (e *Extension) Start(context.Context) error {
 			_ = os.Remove(t)
 		}
 	}
+	e.dropOrphanThumbs()
 	secret, err := e.loadSecret()
 	if err != nil {
 		return err
