@@ -39,19 +39,46 @@
 //     (http.ServeContent). Anything unknown, not uploaded yet or expired
 //     is 404.
 //
+// After a PUT's body is complete and before its 201, the file's content
+// is read (media.go): JPEG, PNG, GIF and WebP images get their size and a
+// thumbnail (thumbs.go: at most ThumbSize×ThumbSize, JPEG or PNG, served
+// at GET /upload/{id}/{name}/thumb with the same safe headers; an image
+// whose header claims more than max_image_pixels is never decoded);
+// Ogg Opus/Vorbis, MP4/M4A, WebM and MP3 files get their duration, MP4
+// video its picture size (duration.go, small bounded parsers); every file
+// its SHA-256.
+//
+// Clients learn this metadata from their messages (metadata.go): when a
+// local user's chat, normal or groupchat message shares the GET URL of a
+// file that user uploaded (as XEP-0066 OOB or as the whole body) and
+// carries no file metadata of its own, a MessageOut hook at
+// PriorityRewrite adds a XEP-0447 <file-sharing xmlns='urn:xmpp:sfs:0'>
+// with the XEP-0446 <file xmlns='urn:xmpp:file:metadata:0'> (media-type,
+// name, date, size, width, height, length in ms, SHA-256 hash, XEP-0264
+// <thumbnail xmlns='urn:xmpp:thumbs:1' uri media-type width height/>) and
+// <sources><url-data target='URL'/></sources>, so recipients, carbons and
+// the archives get it.
+//
 // Files are deleted expire_after (default 720h) after their upload by a
 // periodic sweep (expire_after/10, between a minute and an hour), which
 // also drops slots never uploaded; an account's files go when it is
-// deleted.
+// deleted; a retracted or moderated message's files go if its author
+// uploaded them (MessageRetracted, retract.go); an operator deletes any
+// (admin.go). A file always goes with its thumbnail.
 //
 // Config [upload]: domain, max_file_size (default "100MB"), user_quota
-// (default "1GB"), expire_after (default "720h").
+// (default "1GB"), expire_after (default "720h"), max_image_pixels
+// (default 40000000; 0: no thumbnails).
 //
 // Store: KV "upload/files" (id → JSON metadata: owner, name, size, type,
-// slot time, PUT expiry, upload time), Map "upload/owned" (owner → id →
-// size, the quota's ledger), KV "upload/secret" (the HMAC key).
+// slot time, PUT expiry, upload time, SHA-256, picture size, duration,
+// thumbnail), Map "upload/owned" (owner → id → size, the quota's ledger),
+// KV "upload/secret" (the HMAC key). Files: <data_dir>/uploads/<id> and
+// <id>.thumb.
 //
-// Hooks: AccountDeleted.
+// Hooks: AccountDeleted, MessageOut (PriorityRewrite), MessageRetracted.
+// Admin commands: upload.usage (jid: one user, or everyone with uploads),
+// upload.delete (file: an id or a URL).
 package upload
 
 import (
