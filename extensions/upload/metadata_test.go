@@ -67,6 +67,7 @@ func TestThumbnails(t *testing.T) {
 			t.Errorf("%s: thumbnail is a %dx%d %s", tc.name, b.Dx(), b.Dy(), format)
 		}
 		if res.Header.Get("Content-Type") != m.thumbType || res.Header.Get("X-Content-Type-Options") != "nosniff" ||
+			!strings.HasPrefix(res.Header.Get("Content-Disposition"), "inline; filename="+strings.TrimSuffix(tc.name, filepath.Ext(tc.name))+"-thumb."+strings.Replace(tc.thumbFormat, "jpeg", "jpg", 1)) ||
 			!strings.Contains(res.Header.Get("Content-Security-Policy"), "sandbox") {
 			t.Errorf("%s: thumbnail headers %v", tc.name, res.Header)
 		}

@@ -195,6 +195,12 @@ func (h thumbHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer f.Close()
+	// Named after the file, with the thumbnail's own extension.
+	ext := ".png"
+	if m.Thumb.Type == "image/jpeg" {
+		ext = ".jpg"
+	}
+	m.Name = strings.TrimSuffix(m.Name, filepath.Ext(m.Name)) + "-thumb" + ext
 	e.safeHeaders(w, m, now, m.Thumb.Type, "inline", `"`+id+`-thumb"`)
 	http.ServeContent(w, r, "", m.Uploaded, f)
 }
