@@ -55,6 +55,18 @@ func pngFile(t *testing.T, w, h int, alpha bool) []byte {
 	return b.Bytes()
 }
 
+func png16File(t *testing.T, w, h int) []byte {
+	img := image.NewNRGBA64(image.Rect(0, 0, w, h))
+	for i := range img.Pix {
+		img.Pix[i] = uint8(i)
+	}
+	var b bytes.Buffer
+	if err := png.Encode(&b, img); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
+}
+
 func gifFile(t *testing.T, w, h int) []byte {
 	img := image.NewPaletted(image.Rect(0, 0, w, h), color.Palette{color.Black, color.White})
 	for i := range img.Pix {

@@ -118,11 +118,22 @@ func TestImageBombs(t *testing.T) {
 // TestMaxImagePixels: upload.max_image_pixels bounds the images
 // thumbnailed (0: none at all).
 func TestMaxImagePixels(t *testing.T) {
-	for _, limit := range []int64{640*480 - 1, 0} {
-		e, bob := withBob(t, nil, func(x *upload.Extension) { x.Config.MaxImagePixels = limit })
-		m, _ := e.share(t, bob, "photo.jpg", "image/jpeg", jpegFile(t, 640, 480))
-		if m.thumbURI != "" || m.width != 640 {
-			t.Errorf("limit %d: %s", limit, m.el)
+	for _, tc := range []struct {
+		limit int64
+		name  string
+		data  []byte
+		thumb bool
+	}{
+		{640*480 - 1, "photo.jpg", jpegFile(t, 640, 480), false},
+		{0, "photo.jpg", jpegFile(t, 640, 480), false},
+		// 16-bit colour counts double.
+		{640*480*2 - 1, "deep.png", png16File(t, 640, 480), false},
+		{640*480*2 - 1, "flat.png", pngFile(t, 640, 480, false), true},
+	} {
+		e, bob := withBob(t, nil, func(x *upload.Extension) { x.Config.MaxImagePixels = tc.limit })
+		m, _ := e.share(t, bob, tc.name, "image/png", tc.data)
+		if (m.thumbURI != "") != tc.thumb || m.width != 640 {
+			t.Errorf("limit %d, %s: %s", tc.limit, tc.name, m.el)
 		}
 	}
 	path := filepath.Join(t.TempDir(), "xmppd.toml")

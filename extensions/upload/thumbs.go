@@ -28,8 +28,8 @@ import (
 // Thumbnails (XEP-0264) of uploaded JPEG, PNG, GIF and WebP images, made
 // when the PUT completes, before its 201: the message that shares the
 // file can then carry the thumbnail's metadata. The image's header is
-// read first (image.DecodeConfig); one of more than max_image_pixels is
-// never decoded, so a small file claiming a huge picture (a
+// read first (image.DecodeConfig); one of more than max_image_pixels (16-bit
+// colour counting double) is never decoded, so a small file claiming a huge picture (a
 // decompression bomb) costs nothing. At most ThumbWorkers images are
 // decoded at once. The thumbnail fits ThumbSize×ThumbSize, keeps the
 // aspect ratio, is JPEG for opaque images and PNG otherwise, lives at
@@ -59,7 +59,11 @@ func (e *Extension) thumbnail(ctx context.Context, id string, f *os.File, m *fil
 		return
 	}
 	m.Width, m.Height = cfg.Width, cfg.Height
-	if px := int64(cfg.Width) * int64(cfg.Height); px > e.Config.MaxImagePixels {
+	px := int64(cfg.Width) * int64(cfg.Height)
+	if cfg.ColorModel == color.RGBA64Model || cfg.ColorModel == color.NRGBA64Model {
+		px *= 2 // 16-bit colour decodes into 8 bytes a pixel, not 4
+	}
+	if px > e.Config.MaxImagePixels {
 		e.log.Info("no thumbnail: image larger than upload.max_image_pixels", "id", id,
 			"width", cfg.Width, "height", cfg.Height, "max_image_pixels", e.Config.MaxImagePixels)
 		return
