@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/xmppd/xmppd/extensions/carbons"
 	"github.com/xmppd/xmppd/extensions/mam"
 	"github.com/xmppd/xmppd/extensions/upload"
 	"github.com/xmppd/xmppd/xmppd"
@@ -215,14 +216,29 @@ func mamFiles(t *testing.T, c *xmppdtest.Client) []fileMeta {
 }
 
 // TestMetadataArchived: the metadata the server adds reaches the
-// recipient and both users' archives; it is added only for the uploader's
+// recipient, the sender's other devices (carbons) and both users'
+// archives; it is added only for the uploader's
 // own files shared as the whole body or as OOB, and never over metadata
 // the client sent.
 func TestMetadataArchived(t *testing.T) {
-	e, bob := withBob(t, []xmppd.Extension{mam.New()})
+	e, bob := withBob(t, []xmppd.Extension{mam.New(), carbons.New()})
+	phone, err := e.srv.Dial(t, "alice", "alice-pw", xmppdtest.DialOptions{Resource: "phone"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	phone.Available()
+	if res := phone.IQ("set", "", "<enable xmlns='urn:xmpp:carbons:2'/>"); res.Attr("type") != "result" {
+		t.Fatalf("carbons: %s", res)
+	}
 	m, public := e.share(t, bob, "cat.jpg", "image/jpeg", jpegFile(t, 320, 240))
 	if m.width != 320 || m.thumbURI == "" {
 		t.Fatalf("metadata %s", m.el)
+	}
+	// alice's other device gets the same in its carbon copy.
+	sent := phone.Expect("sent carbon", xmppdtest.HasChild("sent", "urn:xmpp:carbons:2"))
+	copied := sent.Child("sent", "urn:xmpp:carbons:2").Child("forwarded", "urn:xmpp:forward:0").Child("message", "jabber:client")
+	if cm := parseMeta(t, copied); cm.el != m.el {
+		t.Errorf("carbon copy has %s, want %s", cm.el, m.el)
 	}
 	for _, c := range []*xmppdtest.Client{bob, e.alice} {
 		if got := mamFiles(t, c); len(got) != 1 || got[0].el != m.el {
