@@ -217,9 +217,8 @@ func mamFiles(t *testing.T, c *xmppdtest.Client) []fileMeta {
 
 // TestMetadataArchived: the metadata the server adds reaches the
 // recipient, the sender's other devices (carbons) and both users'
-// archives; it is added only for the uploader's
-// own files shared as the whole body or as OOB, and never over metadata
-// the client sent.
+// archives; it is added only for the uploader's own files shared as the
+// whole body or as OOB, and never over metadata the client sent.
 func TestMetadataArchived(t *testing.T) {
 	e, bob := withBob(t, []xmppd.Extension{mam.New(), carbons.New()})
 	phone, err := e.srv.Dial(t, "alice", "alice-pw", xmppdtest.DialOptions{Resource: "phone"})
