@@ -2,6 +2,7 @@ package upload
 
 import (
 	"bytes"
+	"errors"
 	"mime"
 	"net/url"
 	"slices"
@@ -9,8 +10,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/xmppd/xmppd/store"
 	"github.com/xmppd/xmppd/xmppd"
 	"github.com/xmppd/xmppd/xmppd/wire"
+	"mellium.im/xmpp/stanza"
 )
 
 // File metadata for clients. When a local user sends a message (chat,
@@ -21,7 +24,8 @@ import (
 // name, date, size, SHA-256, width and height of images and video, length
 // of audio and video in milliseconds, the XEP-0264 <thumbnail/>) and the
 // URL as <sources><url-data/></sources>. It is added at MessageOut, before
-// the archives and delivery, so recipients, carbons and MAM get it.
+// the archives and delivery, so recipients, carbons and MAM get it. The
+// service also answers an IQ get asking for it by URL (describe).
 
 const (
 	nsSFS      = "urn:xmpp:sfs:0"
@@ -144,4 +148,34 @@ func (e *Extension) fileElement(id string, m fileMeta, ctype string) *wire.Eleme
 			wire.Attr{Name: "height", Value: strconv.Itoa(t.Height)}))
 	}
 	return f
+}
+
+// describe answers an IQ get carrying <file-sharing/> whose url-data
+// target is a GET URL of this service with the file's <file-sharing/>:
+// metadata for whoever has the URL (and so could GET the file).
+func (e *Extension) describe(p *xmppd.Packet, q *wire.Element) (*wire.Element, error) {
+	if !e.srv.IsLocal(p.From) || p.From.Local == "" {
+		return nil, xmppd.StanzaError(stanza.Auth, stanza.Forbidden, "only users of "+e.srv.Domain()+" may ask")
+	}
+	target := ""
+	if src := q.Child("sources", nsSFS); src != nil {
+		if ud := src.Child("url-data", nsURLData); ud != nil {
+			target = ud.Attr("target")
+		}
+	}
+	if target == "" {
+		return nil, xmppd.StanzaError(stanza.Modify, stanza.BadRequest, "name the file as <sources><url-data target='URL'/></sources>")
+	}
+	id, ok := e.idOf(target)
+	if !ok {
+		return nil, xmppd.StanzaError(stanza.Cancel, stanza.ItemNotFound, "not a file of this service")
+	}
+	m, err := e.load(id)
+	if errors.Is(err, store.ErrNotFound) || err == nil && (m.Uploaded.IsZero() || e.expired(m, time.Now()) || e.getURL(id, m) != target) {
+		return nil, xmppd.StanzaError(stanza.Cancel, stanza.ItemNotFound, "no such file")
+	}
+	if err != nil {
+		return nil, err
+	}
+	return e.fileSharing(id, m), nil
 }

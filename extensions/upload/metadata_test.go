@@ -404,3 +404,24 @@ func TestOrphanThumbnailDropped(t *testing.T) {
 		t.Fatalf("orphan thumbnail kept: %v", err)
 	}
 }
+
+// TestDescribeIQ: a user who has a file's URL may ask the service for its
+// <file-sharing/>; unknown URLs and bad requests get errors.
+func TestDescribeIQ(t *testing.T) {
+	e, bob := withBob(t, nil)
+	m, public := e.share(t, bob, "cat.jpg", "image/jpeg", jpegFile(t, 320, 240))
+	ask := func(target string) *wire.Element {
+		return bob.IQ("get", service, "<file-sharing xmlns='urn:xmpp:sfs:0'><sources><url-data xmlns='http://jabber.org/protocol/url-data' target='"+target+"'/></sources></file-sharing>")
+	}
+	res := ask(public)
+	if fs := res.Child("file-sharing", "urn:xmpp:sfs:0"); res.Attr("type") != "result" || fs == nil || fs.String() != m.el {
+		t.Fatalf("describe: %s, want %s", res, m.el)
+	}
+	for _, target := range []string{public + "x", "https://elsewhere.example/a.jpg", e.srv.Config.HTTP.PublicURL + "/upload/" + strings.Repeat("0", 32) + "/cat.jpg"} {
+		expectError(t, ask(target), "item-not-found")
+	}
+	expectError(t, bob.IQ("get", service, "<file-sharing xmlns='urn:xmpp:sfs:0'/>"), "bad-request")
+	if res := bob.IQ("get", service, "<query xmlns='http://jabber.org/protocol/disco#info'/>"); !strings.Contains(res.String(), "urn:xmpp:sfs:0") {
+		t.Errorf("disco#info lacks urn:xmpp:sfs:0: %s", res)
+	}
+}

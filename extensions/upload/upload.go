@@ -57,7 +57,10 @@
 // name, date, size, width, height, length in ms, SHA-256 hash, XEP-0264
 // <thumbnail xmlns='urn:xmpp:thumbs:1' uri media-type width height/>) and
 // <sources><url-data target='URL'/></sources>, so recipients, carbons and
-// the archives get it.
+// the archives get it. A local user may also ask the service (IQ get,
+// feature urn:xmpp:sfs:0 in its disco#info) with
+// <file-sharing xmlns='urn:xmpp:sfs:0'><sources><url-data target='URL'/>
+// </sources></file-sharing>; the result is the same element.
 //
 // Files are deleted expire_after (default 720h) after their upload by a
 // periodic sweep (expire_after/10, between a minute and an hour), which
@@ -324,6 +327,8 @@ func (e *Extension) HandleStanza(p *xmppd.Packet) {
 		res = wire.NewElement("query", nsDiscoItems)
 	case p.Type() == "get" && q.Name == "request" && q.NS == NS:
 		res, err = e.requestSlot(p, q)
+	case p.Type() == "get" && q.Name == "file-sharing" && q.NS == nsSFS:
+		res, err = e.describe(p, q)
 	default:
 		err = xmppd.StanzaError(stanza.Cancel, stanza.ServiceUnavailable, "")
 	}
@@ -368,7 +373,7 @@ func (e *Extension) discoInfo(q *wire.Element) (*wire.Element, error) {
 	res.Append(wire.NewElement("identity", nsDiscoInfo,
 		wire.Attr{Name: "category", Value: "store"}, wire.Attr{Name: "type", Value: "file"},
 		wire.Attr{Name: "name", Value: "HTTP File Upload"}))
-	for _, f := range []string{nsDiscoInfo, nsDiscoItems, NS} {
+	for _, f := range []string{nsDiscoInfo, nsDiscoItems, NS, nsSFS} {
 		res.Append(wire.NewElement("feature", nsDiscoInfo, wire.Attr{Name: "var", Value: f}))
 	}
 	res.Append(dataform.New("result", NS).
