@@ -28,13 +28,13 @@ import (
 // Thumbnails (XEP-0264) of uploaded JPEG, PNG, GIF and WebP images, made
 // when the PUT completes, before its 201: the message that shares the
 // file can then carry the thumbnail's metadata. The image's header is
-// read first (image.DecodeConfig); one of more than max_image_pixels (16-bit
-// colour counting double) is never decoded, so a small file claiming a huge picture (a
-// decompression bomb) costs nothing. At most ThumbWorkers images are
-// decoded at once. The thumbnail fits ThumbSize×ThumbSize, keeps the
-// aspect ratio, is JPEG for opaque images and PNG otherwise, lives at
-// <data_dir>/uploads/<id>.thumb and is served at the file's URL plus
-// "/thumb".
+// read first (image.DecodeConfig); one of more than max_image_pixels
+// (16-bit colour counting double) is never decoded, so a small file
+// claiming a huge picture (a decompression bomb) costs nothing. At most
+// ThumbWorkers images are decoded at once. The thumbnail fits
+// ThumbSize×ThumbSize, keeps the aspect ratio, is JPEG for opaque images
+// and PNG otherwise, lives at <data_dir>/uploads/<id>.thumb and is served
+// at the file's URL plus "/thumb".
 
 // ThumbSize bounds a thumbnail's width and height.
 const ThumbSize = 256
