@@ -73,6 +73,7 @@ type instance struct {
 	config  string
 	c2s     string
 	tls     string
+	http    string // the HTTP listener, also its public_url
 	proc    *exec.Cmd
 	logs    *bytes.Buffer
 	stopped bool
@@ -87,6 +88,7 @@ func newInstance(t *testing.T, extraTOML string) *instance {
 		config: filepath.Join(dir, "xmppd.toml"),
 		c2s:    fmt.Sprintf("127.0.0.1:%d", freePort(t)),
 		tls:    fmt.Sprintf("127.0.0.1:%d", freePort(t)),
+		http:   fmt.Sprintf("127.0.0.1:%d", freePort(t)),
 	}
 	cfg := fmt.Sprintf(`domain = "localhost"
 data_dir = %q
@@ -96,11 +98,12 @@ listen = %q
 direct_tls_listen = %q
 
 [http]
-listen = "127.0.0.1:%d"
+listen = %q
+public_url = "http://%s"
 
 [auth]
 scram_iterations = 4096
-%s`, filepath.Join(dir, "data"), in.c2s, in.tls, freePort(t), extraTOML)
+%s`, filepath.Join(dir, "data"), in.c2s, in.tls, in.http, in.http, extraTOML)
 	if err := os.WriteFile(in.config, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}

@@ -40,7 +40,7 @@ func newRootCmd() *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.PersistentFlags().StringVar(&a.configPath, "config", "", "configuration file (default ./xmppd.toml if it exists, else built-in defaults)")
-	root.AddCommand(a.serveCmd(), a.userCmd(), a.roomCmd(), a.shortcutCmd(), a.statusCmd(), a.backupCmd(), a.restoreCmd(), a.versionCmd(), a.benchCmd())
+	root.AddCommand(a.serveCmd(), a.userCmd(), a.roomCmd(), a.shortcutCmd(), a.uploadCmd(), a.statusCmd(), a.backupCmd(), a.restoreCmd(), a.versionCmd(), a.benchCmd())
 	return root
 }
 

@@ -25,6 +25,13 @@ type fileMeta struct {
 	Created  time.Time `json:"created"`        // slot request
 	Expires  time.Time `json:"expires"`        // end of the PUT URL's validity
 	Uploaded time.Time `json:"uploaded,omitzero"`
+
+	// Read from the content once uploaded (media.go).
+	SHA256 string     `json:"sha256,omitempty"` // base64
+	Width  int        `json:"width,omitempty"`  // pixels, images and video
+	Height int        `json:"height,omitempty"`
+	Length int64      `json:"length_ms,omitempty"` // audio and video duration
+	Thumb  *thumbMeta `json:"thumb,omitempty"`
 }
 
 func (m fileMeta) encode() ([]byte, error) { return json.Marshal(m) }
@@ -52,10 +59,12 @@ func (e *Extension) sign(id string, m fileMeta, expires int64) string {
 // path is where the file of id lives; id is always validID.
 func (e *Extension) path(id string) string { return filepath.Join(e.dir, id) }
 
-// remove deletes id's file and metadata.
+// remove deletes id's file, thumbnail and metadata.
 func (e *Extension) remove(id, owner string) error {
-	if err := os.Remove(e.path(id)); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return err
+	for _, p := range []string{e.path(id), e.thumbPath(id)} {
+		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
 	}
 	return e.db.Update(func(tx *store.Tx) error {
 		if err := tx.KV(storeFiles).Delete(id); err != nil {

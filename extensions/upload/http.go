@@ -2,6 +2,8 @@ package upload
 
 import (
 	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -113,7 +115,8 @@ func (e *Extension) receive(w http.ResponseWriter, r *http.Request, id string, m
 		}
 	}()
 	body := &deadlineReader{r: io.LimitReader(r.Body, m.Size+1), rc: http.NewResponseController(w)}
-	n, err := io.Copy(f, body)
+	sum := sha256.New()
+	n, err := io.Copy(io.MultiWriter(f, sum), body)
 	if err != nil {
 		e.log.Info("upload cut short", "id", id, "owner", m.Owner, "received", n, "err", err)
 		return http.StatusBadRequest, "upload incomplete"
@@ -134,6 +137,8 @@ func (e *Extension) receive(w http.ResponseWriter, r *http.Request, id string, m
 		return http.StatusInternalServerError, "internal error"
 	}
 	tmp = ""
+	m.SHA256 = base64.StdEncoding.EncodeToString(sum.Sum(nil))
+	e.analyze(r.Context(), id, &m)
 	m.Uploaded = time.Now()
 	val, err := m.encode()
 	if err == nil {
@@ -141,10 +146,12 @@ func (e *Extension) receive(w http.ResponseWriter, r *http.Request, id string, m
 	}
 	if err != nil {
 		_ = os.Remove(e.path(id))
+		_ = os.Remove(e.thumbPath(id))
 		e.log.Error("recording upload failed", "id", id, "err", err)
 		return http.StatusInternalServerError, "internal error"
 	}
-	e.log.Info("file uploaded", "id", id, "owner", m.Owner, "size", m.Size, "type", m.Type)
+	e.log.Info("file uploaded", "id", id, "owner", m.Owner, "size", m.Size, "type", m.Type,
+		"width", m.Width, "height", m.Height, "length_ms", m.Length, "thumbnail", m.Thumb != nil)
 	return http.StatusCreated, ""
 }
 
@@ -208,6 +215,14 @@ func (h getHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if inline(mt) {
 		disp = "inline"
 	}
+	e.safeHeaders(w, m, now, ctype, disp, `"`+id+`"`)
+	http.ServeContent(w, r, "", m.Uploaded, f)
+}
+
+// safeHeaders sets the headers of a file (or its thumbnail) served as
+// ctype: the disposition with the file's name, no sniffing, a sandbox,
+// caching up to the file's expiry.
+func (e *Extension) safeHeaders(w http.ResponseWriter, m fileMeta, now time.Time, ctype, disp, etag string) {
 	hd := w.Header()
 	hd.Set("Content-Type", ctype)
 	if cd := mime.FormatMediaType(disp, map[string]string{"filename": m.Name}); cd != "" {
@@ -218,6 +233,5 @@ func (h getHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	hd.Set("Content-Security-Policy", "default-src 'none'; sandbox")
 	left := m.Uploaded.Add(e.Config.ExpireAfter.Duration).Sub(now)
 	hd.Set("Cache-Control", fmt.Sprintf("private, max-age=%d, immutable", int64(left/time.Second)))
-	hd.Set("ETag", `"`+id+`"`)
-	http.ServeContent(w, r, "", m.Uploaded, f)
+	hd.Set("ETag", etag)
 }

@@ -39,19 +39,49 @@
 //     (http.ServeContent). Anything unknown, not uploaded yet or expired
 //     is 404.
 //
+// After a PUT's body is complete and before its 201, the file's content
+// is read (media.go): JPEG, PNG, GIF and WebP images get their size and a
+// thumbnail (thumbs.go: at most ThumbSize×ThumbSize, JPEG or PNG, served
+// at GET /upload/{id}/{name}/thumb with the same safe headers; an image
+// whose header claims more than max_image_pixels is never decoded);
+// Ogg Opus/Vorbis, MP4/M4A, WebM and MP3 files get their duration, MP4
+// video its picture size (duration.go, small bounded parsers); every file
+// its SHA-256.
+//
+// Clients learn this metadata from their messages (metadata.go): when a
+// local user's chat, normal or groupchat message shares the GET URL of a
+// file that user uploaded (as XEP-0066 OOB or as the whole body) and
+// carries no file metadata of its own, a MessageOut hook at
+// PriorityRewrite adds a XEP-0447 <file-sharing xmlns='urn:xmpp:sfs:0'>
+// with the XEP-0446 <file xmlns='urn:xmpp:file:metadata:0'> (media-type,
+// name, date, size, width, height, length in ms, SHA-256 hash, XEP-0264
+// <thumbnail xmlns='urn:xmpp:thumbs:1' uri media-type width height/>) and
+// <sources><url-data target='URL'/></sources>, so recipients, carbons and
+// the archives get it. A local user may also ask the service (IQ get,
+// feature urn:xmpp:sfs:0 in its disco#info) with
+// <file-sharing xmlns='urn:xmpp:sfs:0'><sources><url-data target='URL'/>
+// </sources></file-sharing>; the result is the same element.
+//
 // Files are deleted expire_after (default 720h) after their upload by a
 // periodic sweep (expire_after/10, between a minute and an hour), which
 // also drops slots never uploaded; an account's files go when it is
-// deleted.
+// deleted; a retracted or moderated message's files go if its author
+// uploaded them (MessageRetracted, retract.go); an operator deletes any
+// (admin.go). A file always goes with its thumbnail.
 //
 // Config [upload]: domain, max_file_size (default "100MB"), user_quota
-// (default "1GB"), expire_after (default "720h").
+// (default "1GB"), expire_after (default "720h"), max_image_pixels
+// (default 40000000; 0: no thumbnails).
 //
 // Store: KV "upload/files" (id → JSON metadata: owner, name, size, type,
-// slot time, PUT expiry, upload time), Map "upload/owned" (owner → id →
-// size, the quota's ledger), KV "upload/secret" (the HMAC key).
+// slot time, PUT expiry, upload time, SHA-256, picture size, duration,
+// thumbnail), Map "upload/owned" (owner → id → size, the quota's ledger),
+// KV "upload/secret" (the HMAC key). Files: <data_dir>/uploads/<id> and
+// <id>.thumb.
 //
-// Hooks: AccountDeleted.
+// Hooks: AccountDeleted, MessageOut (PriorityRewrite), MessageRetracted.
+// Admin commands: upload.usage (jid: one user, or everyone with uploads),
+// upload.delete (file: an id or a URL).
 package upload
 
 import (
@@ -100,6 +130,9 @@ const (
 	DefaultUserQuota   = 1 * config.GB
 	DefaultExpireAfter = 720 * time.Hour
 	DefaultSlotTTL     = 5 * time.Minute
+	// DefaultMaxImagePixels: a 40 megapixel image decodes into 160 MB.
+	DefaultMaxImagePixels = 40_000_000
+	DefaultThumbWorkers   = 2
 )
 
 // Config is the [upload] table.
@@ -112,6 +145,9 @@ type Config struct {
 	UserQuota config.Size `toml:"user_quota"`
 	// ExpireAfter is how long a file is kept after its upload.
 	ExpireAfter config.Duration `toml:"expire_after"`
+	// MaxImagePixels bounds the images (width × height) thumbnails are
+	// made of; 0 makes none.
+	MaxImagePixels int64 `toml:"max_image_pixels"`
 }
 
 // Extension is the upload service.
@@ -122,6 +158,8 @@ type Extension struct {
 	// SlotTTL is how long a slot's PUT URL is valid (not a config key;
 	// tests shorten it).
 	SlotTTL time.Duration
+	// ThumbWorkers bounds the images decoded at once (not a config key).
+	ThumbWorkers int
 
 	srv     *xmppd.Server
 	log     *slog.Logger
@@ -134,6 +172,8 @@ type Extension struct {
 	mu      sync.Mutex
 	putting map[string]bool // ids with a PUT in progress
 
+	thumbSem chan struct{} // one token per image being decoded
+
 	sweeper xmppd.Periodic
 }
 
@@ -143,12 +183,14 @@ var _ xmppd.Extension = (*Extension)(nil)
 func New() *Extension {
 	return &Extension{
 		Config: Config{
-			MaxFileSize: DefaultMaxFileSize,
-			UserQuota:   DefaultUserQuota,
-			ExpireAfter: config.Duration{Duration: DefaultExpireAfter},
+			MaxFileSize:    DefaultMaxFileSize,
+			UserQuota:      DefaultUserQuota,
+			ExpireAfter:    config.Duration{Duration: DefaultExpireAfter},
+			MaxImagePixels: DefaultMaxImagePixels,
 		},
-		SlotTTL: DefaultSlotTTL,
-		putting: make(map[string]bool),
+		SlotTTL:      DefaultSlotTTL,
+		ThumbWorkers: DefaultThumbWorkers,
+		putting:      make(map[string]bool),
 	}
 }
 
@@ -180,9 +222,13 @@ func (e *Extension) Register(r *xmppd.Registrar) error {
 	if c.ExpireAfter.Duration <= 0 {
 		return fmt.Errorf("upload.expire_after must be longer than 0, got %s", c.ExpireAfter.Duration)
 	}
+	if c.MaxImagePixels < 0 {
+		return fmt.Errorf("upload.max_image_pixels must be 0 (no thumbnails) or more, got %d", c.MaxImagePixels)
+	}
 	if e.SlotTTL <= 0 {
 		e.SlotTTL = DefaultSlotTTL
 	}
+	e.thumbSem = make(chan struct{}, max(e.ThumbWorkers, 1))
 	e.srv = r.Server()
 	e.log = r.Logger()
 	e.db = r.Store()
@@ -198,8 +244,13 @@ func (e *Extension) Register(r *xmppd.Registrar) error {
 	if err := r.HandleHTTP("GET /upload/{id}/{name}", getHandler{e}); err != nil {
 		return err
 	}
+	if err := r.HandleHTTP("GET /upload/{id}/{name}/thumb", thumbHandler{e}); err != nil {
+		return err
+	}
 	xmppd.Hook(r, xmppd.AccountDeleted, xmppd.PriorityDeliver, e.accountDeleted)
-	return nil
+	xmppd.Hook(r, xmppd.MessageOut, xmppd.PriorityRewrite, e.attachMetadata)
+	xmppd.Hook(r, xmppd.MessageRetracted, xmppd.PriorityDeliver, e.retracted)
+	return e.registerAdmin(r)
 }
 
 // Start implements xmppd.Starter: it prepares the upload directory and
@@ -214,6 +265,7 @@ func (e *Extension) Start(context.Context) error {
 			_ = os.Remove(t)
 		}
 	}
+	e.dropOrphanThumbs()
 	secret, err := e.loadSecret()
 	if err != nil {
 		return err
@@ -275,6 +327,8 @@ func (e *Extension) HandleStanza(p *xmppd.Packet) {
 		res = wire.NewElement("query", nsDiscoItems)
 	case p.Type() == "get" && q.Name == "request" && q.NS == NS:
 		res, err = e.requestSlot(p, q)
+	case p.Type() == "get" && q.Name == "file-sharing" && q.NS == nsSFS:
+		res, err = e.describe(p, q)
 	default:
 		err = xmppd.StanzaError(stanza.Cancel, stanza.ServiceUnavailable, "")
 	}
@@ -319,7 +373,7 @@ func (e *Extension) discoInfo(q *wire.Element) (*wire.Element, error) {
 	res.Append(wire.NewElement("identity", nsDiscoInfo,
 		wire.Attr{Name: "category", Value: "store"}, wire.Attr{Name: "type", Value: "file"},
 		wire.Attr{Name: "name", Value: "HTTP File Upload"}))
-	for _, f := range []string{nsDiscoInfo, nsDiscoItems, NS} {
+	for _, f := range []string{nsDiscoInfo, nsDiscoItems, NS, nsSFS} {
 		res.Append(wire.NewElement("feature", nsDiscoInfo, wire.Attr{Name: "var", Value: f}))
 	}
 	res.Append(dataform.New("result", NS).

@@ -31,13 +31,19 @@ type env struct {
 
 func start(t *testing.T, configure ...func(*upload.Extension)) *env {
 	t.Helper()
+	return startWith(t, nil, configure...)
+}
+
+// startWith runs the upload service beside disco and more.
+func startWith(t *testing.T, more []xmppd.Extension, configure ...func(*upload.Extension)) *env {
+	t.Helper()
 	ext := upload.New()
 	ext.Config.MaxFileSize = 1 * config.MB
 	ext.Config.UserQuota = 2 * config.MB
 	for _, fn := range configure {
 		fn(ext)
 	}
-	srv := xmppdtest.Start(t, xmppdtest.WithExtensions(disco.New(), ext))
+	srv := xmppdtest.Start(t, xmppdtest.WithExtensions(append([]xmppd.Extension{disco.New(), ext}, more...)...))
 	srv.AddUser(t, "alice", "alice-pw")
 	if srv.HTTPAddr() == nil {
 		t.Fatal("HTTP listener not running")
