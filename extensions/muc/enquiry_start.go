@@ -52,13 +52,13 @@ func (e *Extension) startEnquiry(p *xmppd.Packet, q *wire.Element) (*wire.Elemen
 		return nil, stanzaErr(stanza.Modify, stanza.BadRequest, "the enquiry request carries no data form")
 	}
 	f := dataform.Parse(x)
-	if ft := f.Value("FORM_TYPE"); ft != FormTypeEnquiry {
+	if f.FormType != FormTypeEnquiry {
 		return nil, stanzaErr(stanza.Modify, stanza.BadRequest, "the enquiry form's FORM_TYPE must be "+FormTypeEnquiry)
 	}
 	kv := map[string]string{}
 	for _, name := range f.Vars() {
 		switch name {
-		case "FORM_TYPE", "enquiry_id", "start_time", "destination_name", "destination_type", "destination_endpoint":
+		case "enquiry_id", "start_time", "destination_name", "destination_type", "destination_endpoint":
 			continue // the server's to set
 		}
 		if len(kv) == maxEnquiryFields {
