@@ -17,6 +17,7 @@ import (
 	"github.com/xmppd/xmppd/extensions/private"
 	"github.com/xmppd/xmppd/extensions/push"
 	"github.com/xmppd/xmppd/extensions/roster"
+	"github.com/xmppd/xmppd/extensions/sms"
 	"github.com/xmppd/xmppd/extensions/upload"
 	"github.com/xmppd/xmppd/extensions/vcard"
 	"github.com/xmppd/xmppd/extensions/version"
@@ -42,5 +43,6 @@ func All() []xmppd.Extension {
 		csi.New(),
 		muc.New(),
 		upload.New(),
+		sms.New(),
 	}
 }

@@ -1,0 +1,209 @@
+package sms
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/xmppd/xmppd/xmppd"
+	"github.com/xmppd/xmppd/xmppd/wire"
+)
+
+// A room as sms.default_route: a room takes group chat only from its
+// occupants (a normal message to a room is refused by XEP-0045 services),
+// so the number joins the room as an occupant, nick = the number, real
+// JID +E164@sms.<domain>/sms, and speaks there. It stays in the room, so
+// later texts need no join; a kick, a ban or the room's end (unavailable
+// self-presence) makes the next text join again.
+
+const (
+	nsMUC       = "http://jabber.org/protocol/muc"
+	nsMUCUser   = "http://jabber.org/protocol/muc#user"
+	occupantRes = "sms"
+	joinTimeout = 5 * time.Second
+)
+
+type joinKey struct {
+	room   xmppd.JID // bare
+	number string
+}
+
+// roomJoins tracks the numbers that are occupants of rooms.
+type roomJoins struct {
+	mu      sync.Mutex
+	joined  map[joinKey]bool
+	waiting map[joinKey]chan error
+}
+
+// say posts text from number in room, joining first if needed.
+func (rj *roomJoins) say(e *Extension, room xmppd.JID, number, text string) error {
+	key := joinKey{room: room.Bare(), number: number}
+	rj.mu.Lock()
+	in := rj.joined[key]
+	rj.mu.Unlock()
+	if !in {
+		if err := rj.join(e, key); err != nil {
+			return err
+		}
+	}
+	occupant := e.numberJID(number)
+	occupant.Resource = occupantRes
+	b := append(make([]byte, 0, 128+len(text)), "<message type='groupchat'"...)
+	b = wire.AppendAttr(b, "id", e.srv.NextID())
+	b = wire.AppendAttr(b, "from", occupant.String())
+	b = wire.AppendAttr(b, "to", key.room.String())
+	b = append(b, "><body>"...)
+	b = wire.AppendEscaped(b, text)
+	b = append(b, "</body></message>"...)
+	return e.routeMessage(occupant, key.room, b)
+}
+
+// join enters the room as the number and waits for the room's answer.
+func (rj *roomJoins) join(e *Extension, key joinKey) error {
+	ch := make(chan error, 1)
+	rj.mu.Lock()
+	if rj.waiting == nil {
+		rj.waiting = make(map[joinKey]chan error)
+		rj.joined = make(map[joinKey]bool)
+	}
+	rj.waiting[key] = ch
+	rj.mu.Unlock()
+	defer func() {
+		rj.mu.Lock()
+		delete(rj.waiting, key)
+		rj.mu.Unlock()
+	}()
+
+	occupant := e.numberJID(key.number)
+	occupant.Resource = occupantRes
+	nick := key.room
+	nick.Resource = key.number
+	b := append(make([]byte, 0, 256), "<presence"...)
+	b = wire.AppendAttr(b, "from", occupant.String())
+	b = wire.AppendAttr(b, "to", nick.String())
+	b = append(b, "><x xmlns='"+nsMUC+"'><history maxstanzas='0'/></x></presence>"...)
+	st, err := wire.ParseStanza(b)
+	if err != nil {
+		return fmt.Errorf("building the join presence: %w", err)
+	}
+	e.srv.RoutePresence(xmppd.NewPacket(st, occupant, nick))
+	select {
+	case err := <-ch:
+		if err != nil {
+			return fmt.Errorf("room %s refused %s: %w", key.room, key.number, err)
+		}
+		return nil
+	case <-time.After(joinTimeout):
+		return fmt.Errorf("room %s did not answer the join of %s within %s", key.room, key.number, joinTimeout)
+	}
+}
+
+// presence takes what a room sends a number's occupant: the self-presence
+// that completes a join or tells it left, or the error refusing it.
+func (rj *roomJoins) presence(e *Extension, p *xmppd.Packet) {
+	room, ok := roomOf(p)
+	if !ok || p.To.Local == "" {
+		return
+	}
+	key := joinKey{room: room, number: p.To.Local}
+	switch p.Type() {
+	case "error":
+		rj.finish(key, false, errors.New(errorText(p.Stanza)))
+	case "":
+		if selfPresence(p.Stanza) {
+			rj.finish(key, true, nil)
+		}
+	case "unavailable":
+		if selfPresence(p.Stanza) {
+			e.log.Info("SMS number left room", "number", key.number, "room", room.String())
+			rj.finish(key, false, nil)
+		}
+	}
+}
+
+// messageError logs a room's refusal of a number's text (it was already
+// answered 200 to the provider: the room changed since the join).
+func (rj *roomJoins) messageError(e *Extension, p *xmppd.Packet) {
+	room, ok := roomOf(p)
+	if !ok {
+		return
+	}
+	key := joinKey{room: room, number: p.To.Local}
+	rj.finish(key, false, nil)
+	e.log.Error("room refused an inbound SMS", "room", room.String(), "number", key.number, "err", errorText(p.Stanza))
+}
+
+func (rj *roomJoins) finish(key joinKey, in bool, err error) {
+	rj.mu.Lock()
+	defer rj.mu.Unlock()
+	if rj.joined == nil {
+		return
+	}
+	if in {
+		rj.joined[key] = true
+	} else {
+		delete(rj.joined, key)
+	}
+	if ch := rj.waiting[key]; ch != nil {
+		select {
+		case ch <- err:
+		default:
+		}
+	}
+}
+
+// roomOf is the room a stanza comes from. Rooms send through the core
+// (Server.SendRaw), so the stanza's own 'from' is the room's; a client's
+// stanza (Origin set) is not trusted to name one.
+func roomOf(p *xmppd.Packet) (xmppd.JID, bool) {
+	if p.Origin != nil || p.Stanza.From == "" {
+		return xmppd.JID{}, false
+	}
+	j, err := xmppd.ParseJID(p.Stanza.From)
+	if err != nil || j.Local == "" {
+		return xmppd.JID{}, false
+	}
+	return j.Bare(), true
+}
+
+// selfPresence reports status 110 (XEP-0045 §7.2.2).
+func selfPresence(st *wire.Stanza) bool {
+	c, ok := st.Child("x", nsMUCUser)
+	if !ok {
+		return false
+	}
+	x, err := wire.Parse(st.ChildBytes(c))
+	if err != nil {
+		return false
+	}
+	for _, s := range x.ChildrenNamed("status", nsMUCUser) {
+		if s.Attr("code") == "110" {
+			return true
+		}
+	}
+	return false
+}
+
+// errorText is the condition and text of an error stanza.
+func errorText(st *wire.Stanza) string {
+	c, ok := st.Child("error", "")
+	if !ok {
+		return "error"
+	}
+	el, err := wire.Parse(st.ChildBytes(c))
+	if err != nil {
+		return "error"
+	}
+	const nsStanzas = "urn:ietf:params:xml:ns:xmpp-stanzas"
+	cond, text := "error", el.ChildText("text", nsStanzas)
+	for _, k := range el.Children {
+		if k.NS == nsStanzas && k.Name != "text" {
+			cond = k.Name
+		}
+	}
+	if text != "" {
+		return cond + ": " + text
+	}
+	return cond
+}
