@@ -222,3 +222,17 @@ func contains(s string, parts ...string) bool {
 	}
 	return true
 }
+
+// waitRecorded waits until the gateway recorded the SMS the provider
+// accepted under id (the worker does so after the provider's answer):
+// a non-final report for it is then answered 200.
+func (e *env) waitRecorded(t *testing.T, id string) {
+	t.Helper()
+	for range 100 {
+		if status, _ := e.signedJSON(t, "/sms/status", map[string]string{"id": id, "status": "sent"}); status == http.StatusOK {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("SMS %s not recorded within 1s", id)
+}

@@ -58,15 +58,8 @@ func TestSendJSONAndReceipt(t *testing.T) {
 	if m["to"] != number || m["from"] != sender || m["text"] != "Your order & invoice are ready" || m["id"] == "" {
 		t.Fatalf("provider got %v", m)
 	}
-	// The report may race the worker's record of the SMS: retry briefly.
-	var status int
-	for range 50 {
-		if status, _ = e.signedJSON(t, "/sms/status", map[string]string{"id": "prov-77", "status": "delivered"}); status != http.StatusNotFound {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	if status != http.StatusOK {
+	e.waitRecorded(t, "prov-77")
+	if status, _ := e.signedJSON(t, "/sms/status", map[string]string{"id": "prov-77", "status": "delivered"}); status != http.StatusOK {
 		t.Fatalf("delivery report answered %d", status)
 	}
 	rcpt := e.alice.Expect("receipt", isMessageFrom(numJID))
@@ -106,15 +99,9 @@ func TestSendTwilioAndFailedReport(t *testing.T) {
 		form.Get("StatusCallback") != e.srv.Config.HTTP.PublicURL+"/sms/status" {
 		t.Fatalf("provider got %v", form)
 	}
+	e.waitRecorded(t, "SM123")
 	body := url.Values{"MessageSid": {"SM123"}, "MessageStatus": {"undelivered"}, "ErrorCode": {"30003"}}.Encode()
-	var status int
-	var answer string
-	for range 50 {
-		if status, answer = e.signed(t, "/sms/status", "application/x-www-form-urlencoded", body); status != http.StatusNotFound {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	status, answer := e.signed(t, "/sms/status", "application/x-www-form-urlencoded", body)
 	if status != http.StatusOK || !strings.Contains(answer, "<Response>") {
 		t.Fatalf("report answered %d %q", status, answer)
 	}
@@ -158,9 +145,7 @@ func TestProvider5xxThenSuccess(t *testing.T) {
 		t.Fatalf("provider got %d requests, want 3", n)
 	}
 	// Accepted once, and recorded for its delivery report.
-	if status, _ := e.signedJSON(t, "/sms/status", map[string]string{"id": "prov-ok", "status": "sent"}); status != http.StatusOK {
-		t.Fatalf("report for the accepted SMS answered %d", status)
-	}
+	e.waitRecorded(t, "prov-ok")
 }
 
 // Every attempt fails: after max_attempts the sender gets a wait error.
