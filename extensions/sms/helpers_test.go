@@ -154,13 +154,27 @@ func text(c *xmppdtest.Client, to, id, body string) {
 // post sends a webhook with the given signature header ("" for none).
 func (e *env) post(t *testing.T, path, ctype, body, sig string) (int, string) {
 	t.Helper()
+	if sig == "" {
+		return e.do(t, path, ctype, body)
+	}
+	return e.do(t, path, ctype, body, sms.SignatureHeader, sig)
+}
+
+// postHeader sends a form webhook with one extra header.
+func (e *env) postHeader(t *testing.T, path, body, name, value string) (int, string) {
+	t.Helper()
+	return e.do(t, path, "application/x-www-form-urlencoded", body, name, value)
+}
+
+func (e *env) do(t *testing.T, path, ctype, body string, header ...string) (int, string) {
+	t.Helper()
 	req, err := http.NewRequest(http.MethodPost, e.base+path, strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
 	req.Header.Set("Content-Type", ctype)
-	if sig != "" {
-		req.Header.Set(sms.SignatureHeader, sig)
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {

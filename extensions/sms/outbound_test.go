@@ -100,8 +100,13 @@ func TestSendTwilioAndFailedReport(t *testing.T) {
 		t.Fatalf("provider got %v", form)
 	}
 	e.waitRecorded(t, "SM123")
-	body := url.Values{"MessageSid": {"SM123"}, "MessageStatus": {"undelivered"}, "ErrorCode": {"30003"}}.Encode()
-	status, answer := e.signed(t, "/sms/status", "application/x-www-form-urlencoded", body)
+	// Twilio signs with its own scheme; a wrong signature is refused.
+	form = url.Values{"MessageSid": {"SM123"}, "MessageStatus": {"undelivered"}, "ErrorCode": {"30003"}}
+	twilioSig := sms.TwilioSignature("twilio-token", e.srv.Config.HTTP.PublicURL+"/sms/status", form)
+	if status, _ := e.postHeader(t, "/sms/status", form.Encode(), "X-Twilio-Signature", sms.TwilioSignature("wrong", e.srv.Config.HTTP.PublicURL+"/sms/status", form)); status != http.StatusUnauthorized {
+		t.Fatalf("wrong Twilio signature answered %d", status)
+	}
+	status, answer := e.postHeader(t, "/sms/status", form.Encode(), "X-Twilio-Signature", twilioSig)
 	if status != http.StatusOK || !strings.Contains(answer, "<Response>") {
 		t.Fatalf("report answered %d %q", status, answer)
 	}

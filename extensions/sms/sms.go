@@ -18,7 +18,9 @@
 // /sms/inbound with a JSON {"from","to","text","id"} or Twilio's form
 // (From, To, Body, MessageSid), signed with an HMAC-SHA256 of the raw body
 // under inbound_secret in X-Xmppd-Signature (hex, optionally "sha256="
-// first). It becomes a chat message from +E164@sms.<domain> to the user
+// first); with provider_format "twilio", Twilio's own X-Twilio-Signature
+// (HMAC-SHA1 under auth_token of public_url + path and the sorted form
+// fields) is accepted instead. It becomes a chat message from +E164@sms.<domain> to the user
 // who last texted that number, else to default_route: a user, or a room
 // the number joins as an occupant (nick = the number) to speak in. POST
 // /sms/status ({"id","status"} or Twilio's MessageSid, MessageStatus) with
@@ -131,6 +133,7 @@ type Extension struct {
 	log       *slog.Logger
 	db        *store.DB
 	domain    string
+	publicURL string // [http] public_url without a trailing slash
 	statusURL string // public_url + /sms/status, Twilio's StatusCallback
 	client    *http.Client
 	route     xmppd.JID // parsed DefaultRoute, zero when unset
@@ -193,7 +196,8 @@ func (e *Extension) Register(r *xmppd.Registrar) error {
 	e.db = r.Store()
 	e.client = &http.Client{Timeout: c.Timeout.Duration}
 	if cfg := e.srv.Config(); cfg != nil {
-		e.statusURL = strings.TrimSuffix(cfg.HTTP.PublicURL, "/") + "/sms/status"
+		e.publicURL = strings.TrimSuffix(cfg.HTTP.PublicURL, "/")
+		e.statusURL = e.publicURL + "/sms/status"
 	}
 	if err := r.HandleDomain(e.domain, e); err != nil {
 		return err

@@ -3,7 +3,9 @@ package sms
 import (
 	"bytes"
 	"crypto/hmac"
+	"crypto/sha1"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -12,6 +14,7 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"sort"
 	"strings"
 	"unicode/utf8"
 )
@@ -93,7 +96,7 @@ func (e *Extension) readWebhook(w http.ResponseWriter, r *http.Request) (webhook
 		}
 		return webhook{}, false
 	}
-	if !e.validSignature(r.Header.Get(SignatureHeader), body) {
+	if !e.validSignature(r.Header.Get(SignatureHeader), body) && !e.validTwilioSignature(r, body) {
 		e.log.Warn("SMS webhook refused: bad or missing signature", "path", r.URL.Path, "remote", r.RemoteAddr)
 		http.Error(w, "bad or missing "+SignatureHeader, http.StatusUnauthorized)
 		return webhook{}, false
@@ -113,6 +116,40 @@ func (e *Extension) validSignature(header string, body []byte) bool {
 		return false
 	}
 	return hmac.Equal(got, Sign([]byte(e.Config.InboundSecret), body))
+}
+
+// validTwilioSignature checks Twilio's own X-Twilio-Signature (twilio
+// format only): base64 HMAC-SHA1 under the auth token of the URL Twilio
+// called (public_url + path) followed by the sorted form fields.
+func (e *Extension) validTwilioSignature(r *http.Request, body []byte) bool {
+	sig := r.Header.Get("X-Twilio-Signature")
+	if sig == "" || e.Config.ProviderFormat != FormatTwilio || e.publicURL == "" {
+		return false
+	}
+	form, err := url.ParseQuery(string(body))
+	if err != nil {
+		return false
+	}
+	want := TwilioSignature(e.Config.AuthToken, e.publicURL+r.URL.RequestURI(), form)
+	return hmac.Equal([]byte(sig), []byte(want))
+}
+
+// TwilioSignature is Twilio's request signature of a form POST to u.
+func TwilioSignature(authToken, u string, form url.Values) string {
+	keys := make([]string, 0, len(form))
+	for k := range form {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	mac := hmac.New(sha1.New, []byte(authToken))
+	io.WriteString(mac, u)
+	for _, k := range keys {
+		for _, v := range form[k] {
+			io.WriteString(mac, k)
+			io.WriteString(mac, v)
+		}
+	}
+	return base64.StdEncoding.EncodeToString(mac.Sum(nil))
 }
 
 // Sign returns the HMAC-SHA256 of body under secret: what a provider (or a
