@@ -30,7 +30,9 @@ func (e *Extension) HandleStanza(p *xmppd.Packet) {
 	case "message":
 		e.handleMessage(p)
 	case "presence":
-		e.rooms.presence(e, p)
+		if !e.answerSubscription(p) {
+			e.rooms.presence(e, p)
+		}
 	case "iq":
 		e.handleIQ(p)
 	}
@@ -172,4 +174,38 @@ func (e *Extension) translate(prompt string) (*wire.Element, error) {
 	}
 	return wire.NewElement("query", nsGateway).Append(
 		wire.NewElement("jid", nsGateway).SetText(n + "@" + e.domain)), nil
+}
+
+// answerSubscription approves a user's subscription to a number at once,
+// as a XEP-0100 gateway does for its legacy contacts, so the number sits in
+// the roster like any contact (it never shows as online). It reports
+// whether p was a subscription stanza or probe (never a room's business).
+func (e *Extension) answerSubscription(p *xmppd.Packet) bool {
+	var answer string
+	switch p.Type() {
+	case "subscribe":
+		answer = "subscribed"
+	case "unsubscribe":
+		answer = "unsubscribed"
+	case "subscribed", "unsubscribed", "probe":
+		return true // nothing to do: numbers have no presence
+	default:
+		return false
+	}
+	if !e.srv.IsLocal(p.From) || p.From.Local == "" || checkNumber(p.To.Local) != nil {
+		return true
+	}
+	from, to := e.numberJID(p.To.Local), p.From.Bare()
+	b := append(make([]byte, 0, 128), "<presence"...)
+	b = wire.AppendAttr(b, "type", answer)
+	b = wire.AppendAttr(b, "from", from.String())
+	b = wire.AppendAttr(b, "to", to.String())
+	b = append(b, "/>"...)
+	st, err := wire.ParseStanza(b)
+	if err != nil {
+		e.log.Error("building a subscription answer failed", "number", p.To.Local, "err", err)
+		return true
+	}
+	e.srv.RoutePresence(xmppd.NewPacket(st, from, to))
+	return true
 }

@@ -1,6 +1,8 @@
 package sms_test
 
 import (
+	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -26,7 +28,8 @@ func newFromTOML(t *testing.T, table string) (*sms.Extension, error) {
 	}
 	cfg.DataDir = dir
 	ext := sms.New()
-	srv, err := xmppd.New(xmppd.Options{Config: cfg, Extensions: []xmppd.Extension{ext}})
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	srv, err := xmppd.New(xmppd.Options{Config: cfg, Extensions: []xmppd.Extension{ext}, Logger: log})
 	if err == nil {
 		srv.Close()
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/xmppd/xmppd/extensions/disco"
 	"github.com/xmppd/xmppd/extensions/mam"
 	"github.com/xmppd/xmppd/extensions/muc"
+	"github.com/xmppd/xmppd/extensions/roster"
 	"github.com/xmppd/xmppd/extensions/sms"
 	"github.com/xmppd/xmppd/xmppd/config"
 	"github.com/xmppd/xmppd/xmppd/wire"
@@ -135,7 +136,7 @@ func start(t *testing.T, prov *provider, configure ...func(*sms.Extension)) *env
 	for _, fn := range configure {
 		fn(ext)
 	}
-	srv := xmppdtest.Start(t, xmppdtest.WithExtensions(disco.New(), mam.New(), muc.New(), ext))
+	srv := xmppdtest.Start(t, xmppdtest.WithExtensions(disco.New(), roster.New(), mam.New(), muc.New(), ext))
 	srv.AddUser(t, "alice", "alice-pw")
 	srv.AddUser(t, "bob", "bob-pw")
 	e := &env{srv: srv, prov: prov, base: "http://" + srv.HTTPAddr().String()}

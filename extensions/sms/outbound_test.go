@@ -271,3 +271,18 @@ func TestDisabled(t *testing.T) {
 		t.Fatalf("got %s", el)
 	}
 }
+
+// A number can be a roster contact: the gateway approves subscriptions.
+func TestSubscribeToNumber(t *testing.T) {
+	e := start(t, newProvider(t))
+	e.alice.IQ("get", "", "<query xmlns='jabber:iq:roster'/>") // roster pushes from now on
+	e.alice.Send("<presence type='subscribe' to='" + numJID + "'/>")
+	e.alice.Expect("roster push with subscription to", func(el *wire.Element) bool {
+		q := el.Child("query", "jabber:iq:roster")
+		if el.Name != "iq" || q == nil {
+			return false
+		}
+		it := q.Child("item", "jabber:iq:roster")
+		return it != nil && it.Attr("jid") == numJID && it.Attr("subscription") == "to"
+	})
+}

@@ -102,7 +102,7 @@ func (rj *roomJoins) join(e *Extension, key joinKey) error {
 // presence takes what a room sends a number's occupant: the self-presence
 // that completes a join or tells it left, or the error refusing it.
 func (rj *roomJoins) presence(e *Extension, p *xmppd.Packet) {
-	room, ok := roomOf(p)
+	room, ok := e.roomOf(p)
 	if !ok || p.To.Local == "" {
 		return
 	}
@@ -125,7 +125,7 @@ func (rj *roomJoins) presence(e *Extension, p *xmppd.Packet) {
 // messageError logs a room's refusal of a number's text (it was already
 // answered 200 to the provider: the room changed since the join).
 func (rj *roomJoins) messageError(e *Extension, p *xmppd.Packet) {
-	room, ok := roomOf(p)
+	room, ok := e.roomOf(p)
 	if !ok {
 		return
 	}
@@ -155,13 +155,14 @@ func (rj *roomJoins) finish(key joinKey, in bool, err error) {
 
 // roomOf is the room a stanza comes from. Rooms send through the core
 // (Server.SendRaw), so the stanza's own 'from' is the room's; a client's
-// stanza (Origin set) is not trusted to name one.
-func roomOf(p *xmppd.Packet) (xmppd.JID, bool) {
+// stanza (Origin set) is not trusted to name one, and a room is never at
+// the server's own domain.
+func (e *Extension) roomOf(p *xmppd.Packet) (xmppd.JID, bool) {
 	if p.Origin != nil || p.Stanza.From == "" {
 		return xmppd.JID{}, false
 	}
 	j, err := xmppd.ParseJID(p.Stanza.From)
-	if err != nil || j.Local == "" {
+	if err != nil || j.Local == "" || e.srv.IsLocal(j) {
 		return xmppd.JID{}, false
 	}
 	return j.Bare(), true
