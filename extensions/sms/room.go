@@ -31,19 +31,29 @@ type joinKey struct {
 
 // roomJoins tracks the numbers that are occupants of rooms.
 type roomJoins struct {
-	mu      sync.Mutex
+	joining sync.Mutex // one join at a time, so two texts never both join
+	mu      sync.Mutex // guards the maps; the room's answers take it
 	joined  map[joinKey]bool
 	waiting map[joinKey]chan error
+}
+
+func (rj *roomJoins) isJoined(key joinKey) bool {
+	rj.mu.Lock()
+	defer rj.mu.Unlock()
+	return rj.joined[key]
 }
 
 // say posts text from number in room, joining first if needed.
 func (rj *roomJoins) say(e *Extension, room xmppd.JID, number, text string) error {
 	key := joinKey{room: room.Bare(), number: number}
-	rj.mu.Lock()
-	in := rj.joined[key]
-	rj.mu.Unlock()
-	if !in {
-		if err := rj.join(e, key); err != nil {
+	if !rj.isJoined(key) {
+		rj.joining.Lock()
+		var err error
+		if !rj.isJoined(key) {
+			err = rj.join(e, key)
+		}
+		rj.joining.Unlock()
+		if err != nil {
 			return err
 		}
 	}

@@ -1,47 +1,50 @@
 // Package sms is an SMS gateway in the style of XEP-0100: a component at
-// [sms] domain (default "sms.<domain>") where every phone number is a JID,
-// +E164@sms.<domain>.
+// [sms] domain (default "sms.<domain>", in the server's disco#items,
+// identity gateway/sms) where every phone number is a JID,
+// +E164@sms.<domain>. jabber:iq:gateway translates a written number to
+// its JID; subscriptions to a number are approved at once, so numbers sit
+// in rosters like any contact.
 //
-// Outbound: a message with a <body/> from a local user to such a JID is
-// sent through the configured provider over HTTP(S) (provider_url):
-// provider_format "json" posts {"to","from","text","id"} with a bearer
-// token; "twilio" posts Twilio's form (To, From, Body, StatusCallback) with
-// basic auth (account SID, auth token). Sending is asynchronous: the
-// message goes into a bounded queue (queue_size) served by workers; a 5xx,
-// 408, 429, a timeout or a connection error is retried with exponential
-// backoff (retry_backoff doubling, max_attempts in all); a 4xx, or the last
-// failed attempt, comes back to the sender as a message error naming the
-// number and the provider's status. A local part that is not an E.164
-// number ('+', 8 to 15 digits, no leading 0) is jid-malformed at once.
+// Outbound: a message with a <body/> from a local user to a number is sent
+// through the provider at provider_url: provider_format "json" posts
+// {"to","from","text","id"} with a bearer token, "twilio" posts Twilio's
+// form (To, From, Body, StatusCallback) with basic auth. Sending never
+// blocks the sender's read loop: the message goes into a bounded queue
+// (queue_size) served by workers. A 5xx, 408, 429, a timeout or a
+// connection error is retried after retry_backoff, doubled each time,
+// max_attempts tries in all; a 4xx, or the last failed try, comes back to
+// the sender as a message error naming the number and the provider's
+// status. A local part that is not E.164 ('+', 8 to 15 digits, no leading
+// 0) is jid-malformed at once.
 //
 // Inbound (Registrar.HandleHTTP, only when inbound_secret is set): POST
-// /sms/inbound with a JSON {"from","to","text","id"} or Twilio's form
-// (From, To, Body, MessageSid), signed with an HMAC-SHA256 of the raw body
-// under inbound_secret in X-Xmppd-Signature (hex, optionally "sha256="
-// first); with provider_format "twilio", Twilio's own X-Twilio-Signature
-// (HMAC-SHA1 under auth_token of public_url + path and the sorted form
-// fields) is accepted instead. It becomes a chat message from +E164@sms.<domain> to the user
-// who last texted that number, else to default_route: a user, or a room
-// the number joins as an occupant (nick = the number) to speak in. POST
-// /sms/status ({"id","status"} or Twilio's MessageSid, MessageStatus) with
-// the same signature turns "delivered" into a XEP-0184 receipt (when the
-// original message asked for one) and "failed"/"undelivered" into a message
-// error to the sender. Bad or missing signature: 401; a malformed body or
-// number: 400; a body over 64 KiB: 413. Messages go through the core's
-// routing (Server.RouteMessage), so offline storage and the archive (MAM)
-// see them like any other.
+// /sms/inbound with JSON {"from","to","text","id"} or Twilio's form
+// (From, To, Body, MessageSid), signed in X-Xmppd-Signature with the hex
+// HMAC-SHA256 of the raw body under inbound_secret (with provider_format
+// "twilio", Twilio's own X-Twilio-Signature is accepted instead). It
+// becomes a chat message from the number's JID to the user who last
+// texted that number, else to default_route: a user, or a room the number
+// joins as an occupant to speak in (room.go). POST /sms/status
+// ({"id","status"} or Twilio's MessageSid, MessageStatus), signed the same
+// way, turns "delivered" into a XEP-0184 receipt (when the original
+// message asked for one) and "failed"/"undelivered" into a message error
+// to the sender. Bad or missing signature: 401; malformed body or number:
+// 400; a body over 64 KiB: 413; no route: 503. Messages go through the
+// core's routing (Server.RouteMessage), so offline storage and the
+// archive (MAM) treat them like any other.
 //
 // Config [sms]: domain, provider_url (empty: the gateway is off and not
 // registered), provider_format, inbound_secret, token, account_sid,
 // auth_token, sender, default_route, timeout, max_attempts, retry_backoff,
-// queue_size, workers. The secrets and the sender may come from the
-// environment instead (XMPPD_SMS_TOKEN, XMPPD_SMS_ACCOUNT_SID,
-// XMPPD_SMS_AUTH_TOKEN, XMPPD_SMS_SENDER, XMPPD_SMS_INBOUND_SECRET), which
-// override the file. Secrets are never logged.
+// queue_size, workers. XMPPD_SMS_TOKEN, XMPPD_SMS_ACCOUNT_SID,
+// XMPPD_SMS_AUTH_TOKEN, XMPPD_SMS_SENDER and XMPPD_SMS_INBOUND_SECRET
+// override the file's keys. Secrets are never logged.
 //
-// Stores: KV "sms.sent" (provider message id → who sent what, for delivery
-// reports; kept reportWindow), KV "sms.route" (number → the local user who
-// last texted it). Both drop a deleted account's entries (AccountDeleted).
+// Stores: KV "sms.sent" (provider message id → sender, number, message
+// id; kept a week for delivery reports), KV "sms.route" (number → the
+// user who last texted it), KV "sms.seen" (ids of inbound SMS delivered,
+// kept a week, so a repeated webhook is delivered once). A deleted
+// account's entries go (hook AccountDeleted).
 package sms
 
 import (
