@@ -55,7 +55,14 @@ func (e *Extension) routeMessage(from, to xmppd.JID, b []byte) error {
 	if err != nil {
 		return fmt.Errorf("building the message: %w", err)
 	}
-	e.srv.RouteMessage(xmppd.NewPacket(st, from, to))
+	p := xmppd.NewPacket(st, from, to)
+	e.srv.RouteMessage(p)
+	// Commit reports a failed store write (the archive) of the routed
+	// packet again: then nothing was delivered and the provider should
+	// retry.
+	if !e.srv.Commit(p) {
+		return fmt.Errorf("the message to %s could not be stored", to)
+	}
 	return nil
 }
 

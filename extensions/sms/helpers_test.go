@@ -15,6 +15,7 @@ import (
 	"github.com/xmppd/xmppd/extensions/disco"
 	"github.com/xmppd/xmppd/extensions/mam"
 	"github.com/xmppd/xmppd/extensions/muc"
+	"github.com/xmppd/xmppd/extensions/offline"
 	"github.com/xmppd/xmppd/extensions/roster"
 	"github.com/xmppd/xmppd/extensions/sms"
 	"github.com/xmppd/xmppd/xmppd/config"
@@ -136,9 +137,10 @@ func start(t *testing.T, prov *provider, configure ...func(*sms.Extension)) *env
 	for _, fn := range configure {
 		fn(ext)
 	}
-	srv := xmppdtest.Start(t, xmppdtest.WithExtensions(disco.New(), roster.New(), mam.New(), muc.New(), ext))
+	srv := xmppdtest.Start(t, xmppdtest.WithExtensions(disco.New(), roster.New(), offline.New(), mam.New(), muc.New(), ext))
 	srv.AddUser(t, "alice", "alice-pw")
 	srv.AddUser(t, "bob", "bob-pw")
+	srv.AddUser(t, "carol", "carol-pw") // never online unless a test logs her in
 	e := &env{srv: srv, prov: prov, base: "http://" + srv.HTTPAddr().String()}
 	e.alice = srv.Login(t, "alice", "alice-pw")
 	e.alice.Available()

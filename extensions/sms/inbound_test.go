@@ -57,6 +57,20 @@ func TestInboundDefaultRoute(t *testing.T) {
 	e.alice.ExpectNothing(100*time.Millisecond, isMessageFrom("+447700900123@"+gateway))
 }
 
+// An SMS for a user who is offline waits in offline storage.
+func TestInboundOffline(t *testing.T) {
+	e := start(t, newProvider(t), func(x *sms.Extension) { x.Config.DefaultRoute = "carol@localhost" })
+	if status, _ := e.signedJSON(t, "/sms/inbound", inbound(number, "while you were out", "off-1")); status != http.StatusOK {
+		t.Fatalf("inbound answered %d", status)
+	}
+	carol := e.srv.Login(t, "carol", "carol-pw")
+	carol.Send("<presence/>")
+	el := carol.Expect("the stored SMS", isChatFrom(numJID, "while you were out"))
+	if el.Child("delay", "urn:xmpp:delay") == nil {
+		t.Fatalf("want an offline message with <delay/>, got %s", el)
+	}
+}
+
 // Without a route the webhook fails with 503 so the provider may retry.
 func TestInboundNoRoute(t *testing.T) {
 	e := start(t, newProvider(t), func(x *sms.Extension) { x.Config.DefaultRoute = "" })

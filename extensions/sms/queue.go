@@ -50,8 +50,7 @@ func (e *Extension) worker() {
 // each time) between attempts that may succeed later.
 func (e *Extension) send(j *job) {
 	backoff := e.Config.RetryBackoff.Duration
-	attempt := 1
-	for ; ; attempt++ {
+	for attempt := 1; ; attempt++ {
 		res := e.post(e.ctx, j)
 		if res.ok() {
 			e.sent(j, res.id)
@@ -92,7 +91,7 @@ func (e *Extension) sent(j *job, providerID string) {
 // what the provider said.
 func (e *Extension) failed(j *job, res result, attempts int) {
 	text := "SMS to " + j.number + " not sent: " + res.describe()
-	var se = xmppd.StanzaError(stanza.Cancel, stanza.NotAcceptable, text)
+	se := xmppd.StanzaError(stanza.Cancel, stanza.NotAcceptable, text)
 	switch {
 	case res.status == http.StatusUnauthorized || res.status == http.StatusForbidden:
 		// The gateway's credentials, not the sender's message, are wrong.

@@ -197,7 +197,12 @@ func (e *Extension) Register(r *xmppd.Registrar) error {
 	e.srv = r.Server()
 	e.log = r.Logger()
 	e.db = r.Store()
-	e.client = &http.Client{Timeout: c.Timeout.Duration}
+	e.client = &http.Client{
+		Timeout: c.Timeout.Duration,
+		// A redirected POST would become a GET, maybe to another host:
+		// the provider's 3xx is an answer like any other.
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
 	if cfg := e.srv.Config(); cfg != nil {
 		e.publicURL = strings.TrimSuffix(cfg.HTTP.PublicURL, "/")
 		e.statusURL = e.publicURL + "/sms/status"
