@@ -215,3 +215,31 @@ func TestInboundToRoom(t *testing.T) {
 		t.Fatalf("members-only room: %d %q", status, answer)
 	}
 }
+
+// A deleted account's routes go with it: a new account of the same name
+// does not get the old account's customers.
+func TestAccountDeletedDropsRoutes(t *testing.T) {
+	prov := newProvider(t, reply{http.StatusOK, `{"id":"del-1"}`})
+	e := start(t, prov)
+	text(e.alice, numJID, "m1", "hi")
+	prov.next(t)
+	e.waitRecorded(t, "del-1")
+	ctx := context.Background()
+	if _, err := e.srv.AdminCommand(ctx, "user.del", map[string]string{"jid": "alice@localhost"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.srv.AdminCommand(ctx, "user.add", map[string]string{"jid": "alice@localhost", "password": "new-pw"}); err != nil {
+		t.Fatal(err)
+	}
+	newAlice := e.srv.Login(t, "alice", "new-pw")
+	newAlice.Available()
+	if status, _ := e.signedJSON(t, "/sms/inbound", inbound(number, "for the old alice", "del-in")); status != http.StatusOK {
+		t.Fatalf("inbound answered %d", status)
+	}
+	e.bob.Expect("the SMS at the default route", isChatFrom(numJID, "for the old alice"))
+	newAlice.ExpectNothing(100*time.Millisecond, isMessageFrom(numJID))
+	// Its delivery record went too.
+	if status, _ := e.signedJSON(t, "/sms/status", map[string]string{"id": "del-1", "status": "delivered"}); status != http.StatusNotFound {
+		t.Fatalf("report for a deleted account's SMS answered %d, want 404", status)
+	}
+}
