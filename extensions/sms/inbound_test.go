@@ -205,12 +205,21 @@ func TestInboundToRoom(t *testing.T) {
 	// One join for both texts.
 	e.alice.ExpectNothing(100*time.Millisecond, func(el *wire.Element) bool { return el.Name == "presence" && el.Attr("from") == nick })
 
+	// The room goes: the number is out, and the next text finds no room.
+	if _, err := e.srv.AdminCommand(context.Background(), "room.destroy", map[string]string{"jid": "support@conference.localhost"}); err != nil {
+		t.Fatal(err)
+	}
+	status, answer := e.signedJSON(t, "/sms/inbound", inbound(number, "anyone?", "r3"))
+	if status != http.StatusServiceUnavailable || !strings.Contains(answer, "support@conference.localhost") {
+		t.Fatalf("text to a destroyed room: %d %q", status, answer)
+	}
+
 	// A members-only room refuses the number.
 	e2 := start(t, newProvider(t), func(x *sms.Extension) { x.Config.DefaultRoute = "closed@conference.localhost" })
 	if _, err := e2.srv.AdminCommand(context.Background(), "room.create", map[string]string{"jid": "closed@conference.localhost", "kind": "space", "private": "true"}); err != nil {
 		t.Fatal(err)
 	}
-	status, answer := e2.signedJSON(t, "/sms/inbound", inbound(number, "let me in", "c1"))
+	status, answer = e2.signedJSON(t, "/sms/inbound", inbound(number, "let me in", "c1"))
 	if status != http.StatusServiceUnavailable || !contains(answer, "closed@conference.localhost", "registration-required") {
 		t.Fatalf("members-only room: %d %q", status, answer)
 	}

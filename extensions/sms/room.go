@@ -20,7 +20,7 @@ import (
 const (
 	nsMUC       = "http://jabber.org/protocol/muc"
 	nsMUCUser   = "http://jabber.org/protocol/muc#user"
-	occupantRes = "sms"
+	occupantRes = "sms" // the resource of a number's occupant JID
 	joinTimeout = 5 * time.Second
 )
 
@@ -31,34 +31,25 @@ type joinKey struct {
 
 // roomJoins tracks the numbers that are occupants of rooms.
 type roomJoins struct {
-	joining sync.Mutex // one join at a time, so two texts never both join
-	mu      sync.Mutex // guards the maps; the room's answers take it
-	joined  map[joinKey]bool
-	waiting map[joinKey]chan error
+	speaking sync.Mutex // one text (and join) at a time, so answers match
+	mu       sync.Mutex // guards the maps; the room's answers take it
+	joined   map[joinKey]bool
+	waiting  map[joinKey]chan error
 }
 
-func (rj *roomJoins) isJoined(key joinKey) bool {
-	rj.mu.Lock()
-	defer rj.mu.Unlock()
-	return rj.joined[key]
-}
-
-// say posts text from number in room, joining first if needed.
+// say posts text from number in room, joining first if needed. The room
+// answers synchronously today (one routing call), but a join is awaited
+// with a timeout in case it ever does not.
 func (rj *roomJoins) say(e *Extension, room xmppd.JID, number, text string) error {
 	key := joinKey{room: room.Bare(), number: number}
+	rj.speaking.Lock()
+	defer rj.speaking.Unlock()
 	if !rj.isJoined(key) {
-		rj.joining.Lock()
-		var err error
-		if !rj.isJoined(key) {
-			err = rj.join(e, key)
-		}
-		rj.joining.Unlock()
-		if err != nil {
+		if err := rj.join(e, key); err != nil {
 			return err
 		}
 	}
-	occupant := e.numberJID(number)
-	occupant.Resource = occupantRes
+	occupant := e.occupant(number)
 	b := append(make([]byte, 0, 128+len(text)), "<message type='groupchat'"...)
 	b = wire.AppendAttr(b, "id", e.srv.NextID())
 	b = wire.AppendAttr(b, "from", occupant.String())
@@ -66,27 +57,24 @@ func (rj *roomJoins) say(e *Extension, room xmppd.JID, number, text string) erro
 	b = append(b, "><body>"...)
 	b = wire.AppendEscaped(b, text)
 	b = append(b, "</body></message>"...)
-	return e.routeMessage(occupant, key.room, b)
+	ch := rj.expect(key)
+	defer rj.forget(key)
+	if err := e.routeMessage(occupant, key.room, b); err != nil {
+		return err
+	}
+	select {
+	case err := <-ch:
+		if err != nil {
+			return fmt.Errorf("room %s refused the text of %s: %w", key.room, number, err)
+		}
+	default:
+	}
+	return nil
 }
 
 // join enters the room as the number and waits for the room's answer.
 func (rj *roomJoins) join(e *Extension, key joinKey) error {
-	ch := make(chan error, 1)
-	rj.mu.Lock()
-	if rj.waiting == nil {
-		rj.waiting = make(map[joinKey]chan error)
-		rj.joined = make(map[joinKey]bool)
-	}
-	rj.waiting[key] = ch
-	rj.mu.Unlock()
-	defer func() {
-		rj.mu.Lock()
-		delete(rj.waiting, key)
-		rj.mu.Unlock()
-	}()
-
-	occupant := e.numberJID(key.number)
-	occupant.Resource = occupantRes
+	occupant := e.occupant(key.number)
 	nick := key.room
 	nick.Resource = key.number
 	b := append(make([]byte, 0, 256), "<presence"...)
@@ -97,6 +85,8 @@ func (rj *roomJoins) join(e *Extension, key joinKey) error {
 	if err != nil {
 		return fmt.Errorf("building the join presence: %w", err)
 	}
+	ch := rj.expect(key)
+	defer rj.forget(key)
 	e.srv.RoutePresence(xmppd.NewPacket(st, occupant, nick))
 	select {
 	case err := <-ch:
@@ -107,6 +97,31 @@ func (rj *roomJoins) join(e *Extension, key joinKey) error {
 	case <-time.After(joinTimeout):
 		return fmt.Errorf("room %s did not answer the join of %s within %s", key.room, key.number, joinTimeout)
 	}
+}
+
+func (rj *roomJoins) isJoined(key joinKey) bool {
+	rj.mu.Lock()
+	defer rj.mu.Unlock()
+	return rj.joined[key]
+}
+
+// expect registers for the room's next answer about key.
+func (rj *roomJoins) expect(key joinKey) chan error {
+	ch := make(chan error, 1)
+	rj.mu.Lock()
+	if rj.waiting == nil {
+		rj.waiting = make(map[joinKey]chan error)
+		rj.joined = make(map[joinKey]bool)
+	}
+	rj.waiting[key] = ch
+	rj.mu.Unlock()
+	return ch
+}
+
+func (rj *roomJoins) forget(key joinKey) {
+	rj.mu.Lock()
+	delete(rj.waiting, key)
+	rj.mu.Unlock()
 }
 
 // presence takes what a room sends a number's occupant: the self-presence
@@ -132,16 +147,15 @@ func (rj *roomJoins) presence(e *Extension, p *xmppd.Packet) {
 	}
 }
 
-// messageError logs a room's refusal of a number's text (it was already
-// answered 200 to the provider: the room changed since the join).
+// messageError takes a room's refusal of a number's text (the number is
+// no longer an occupant, or may not speak): say reports it, and the next
+// text joins again.
 func (rj *roomJoins) messageError(e *Extension, p *xmppd.Packet) {
 	room, ok := e.roomOf(p)
 	if !ok {
 		return
 	}
-	key := joinKey{room: room, number: p.To.Local}
-	rj.finish(key, false, nil)
-	e.log.Error("room refused an inbound SMS", "room", room.String(), "number", key.number, "err", errorText(p.Stanza))
+	rj.finish(joinKey{room: room, number: p.To.Local}, false, errors.New(errorText(p.Stanza)))
 }
 
 func (rj *roomJoins) finish(key joinKey, in bool, err error) {
@@ -217,4 +231,9 @@ func errorText(st *wire.Stanza) string {
 		return cond + ": " + text
 	}
 	return cond
+}
+
+// occupant is the real JID a number has in rooms.
+func (e *Extension) occupant(number string) xmppd.JID {
+	return xmppd.JID{Local: number, Domain: e.domain, Resource: occupantRes}
 }
