@@ -124,6 +124,13 @@ type env struct {
 // alice and bob online; bob is the default route.
 func start(t *testing.T, prov *provider, configure ...func(*sms.Extension)) *env {
 	t.Helper()
+	return startIn(t, t.TempDir(), prov, configure...)
+}
+
+// startIn is start on the data directory dir (restart tests); users are
+// created only if they do not exist yet.
+func startIn(t *testing.T, dir string, prov *provider, configure ...func(*sms.Extension)) *env {
+	t.Helper()
 	ext := sms.New()
 	c := &ext.Config
 	c.ProviderURL = prov.URL + "/send"
@@ -137,10 +144,13 @@ func start(t *testing.T, prov *provider, configure ...func(*sms.Extension)) *env
 	for _, fn := range configure {
 		fn(ext)
 	}
-	srv := xmppdtest.Start(t, xmppdtest.WithExtensions(disco.New(), roster.New(), offline.New(), mam.New(), muc.New(), ext))
-	srv.AddUser(t, "alice", "alice-pw")
-	srv.AddUser(t, "bob", "bob-pw")
-	srv.AddUser(t, "carol", "carol-pw") // never online unless a test logs her in
+	srv := xmppdtest.Start(t, xmppdtest.WithDataDir(dir),
+		xmppdtest.WithExtensions(disco.New(), roster.New(), offline.New(), mam.New(), muc.New(), ext))
+	for _, u := range []string{"alice", "bob", "carol"} { // carol is never online unless a test logs her in
+		if !srv.Accounts().Exists(u) {
+			srv.AddUser(t, u, u+"-pw")
+		}
+	}
 	e := &env{srv: srv, prov: prov, base: "http://" + srv.HTTPAddr().String()}
 	e.alice = srv.Login(t, "alice", "alice-pw")
 	e.alice.Available()

@@ -1,6 +1,7 @@
 package sms_test
 
 import (
+	"context"
 	"net/http"
 	"net/url"
 	"strings"
@@ -8,6 +9,7 @@ import (
 	"time"
 
 	"github.com/xmppd/xmppd/extensions/sms"
+	"github.com/xmppd/xmppd/xmppd/config"
 	"github.com/xmppd/xmppd/xmppd/wire"
 	"github.com/xmppd/xmppd/xmppd/xmppdtest"
 )
@@ -285,4 +287,33 @@ func TestSubscribeToNumber(t *testing.T) {
 		it := q.Child("item", "jabber:iq:roster")
 		return it != nil && it.Attr("jid") == numJID && it.Attr("subscription") == "to"
 	})
+}
+
+// An SMS the server took is not lost by a restart: one still waiting for
+// a retry is sent by the next run.
+func TestQueuedSurvivesRestart(t *testing.T) {
+	dir := t.TempDir()
+	down := newProvider(t, reply{http.StatusServiceUnavailable, ""})
+	e := startIn(t, dir, down, func(x *sms.Extension) {
+		x.Config.RetryBackoff = config.Duration{Duration: time.Hour}
+	})
+	text(e.alice, numJID, "keep", "do not lose me")
+	down.next(t) // first attempt failed; the retry waits an hour
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := e.srv.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	up := newProvider(t)
+	e2 := startIn(t, dir, up)
+	req := up.next(t)
+	if m := req.json(t); m["to"] != number || m["text"] != "do not lose me" {
+		t.Fatalf("after restart the provider got %v", m)
+	}
+	// Sent once: out of the outbox.
+	e2.alice.ExpectNothing(200*time.Millisecond, func(el *wire.Element) bool { return el.Attr("type") == "error" })
+	if n := up.count(); n != 1 {
+		t.Fatalf("provider got %d requests after restart, want 1", n)
+	}
 }

@@ -21,13 +21,21 @@ type job struct {
 	ref     string       // our id of the SMS, sent to the provider
 }
 
-// enqueue hands j to the workers, or tells the sender at once that the
-// queue is full: the sender's read loop never waits for the provider.
+// enqueue stores j in the outbox and hands it to the workers, or tells
+// the sender at once that the queue is full: the sender's read loop never
+// waits for the provider.
 func (e *Extension) enqueue(p *xmppd.Packet, j *job) {
 	j.ref = e.srv.NextID()
+	if err := e.saveOutbox(j); err != nil {
+		e.log.Error("storing an SMS failed", "from", j.sender.String(), "number", j.number, "err", err)
+		e.srv.Bounce(p, xmppd.StanzaError(stanza.Wait, stanza.InternalServerError,
+			"SMS to "+j.number+" not sent: the server could not store it, try again later"))
+		return
+	}
 	select {
 	case e.queue <- j:
 	default:
+		e.dropOutbox(j.ref)
 		e.log.Warn("SMS queue full, message refused", "from", j.sender.String(), "number", j.number, "queue_size", e.Config.QueueSize)
 		e.srv.Bounce(p, xmppd.StanzaError(stanza.Wait, stanza.ResourceConstraint,
 			"SMS to "+j.number+" not sent: the gateway's queue is full, try again later"))
@@ -57,7 +65,7 @@ func (e *Extension) send(j *job) {
 			return
 		}
 		if e.ctx.Err() != nil {
-			e.log.Warn("SMS not sent: shutting down", "from", j.sender.String(), "number", j.number)
+			e.log.Info("SMS left in the outbox at shutdown", "from", j.sender.String(), "number", j.number)
 			return
 		}
 		if !res.retryable() || attempt >= e.Config.MaxAttempts {
@@ -82,7 +90,7 @@ func (e *Extension) sent(j *job, providerID string) {
 	}
 	e.log.Info("SMS sent", "from", j.sender.String(), "number", j.number, "provider_id", providerID)
 	rec := sentRecord{Sender: j.sender.String(), Number: j.number, MsgID: j.msgID, Receipt: j.receipt, At: time.Now()}
-	if err := e.recordSent(providerID, rec); err != nil {
+	if err := e.recordSent(j.ref, providerID, rec); err != nil {
 		e.log.Error("recording a sent SMS failed", "number", j.number, "provider_id", providerID, "err", err)
 	}
 }
@@ -103,6 +111,7 @@ func (e *Extension) failed(j *job, res result, attempts int) {
 		se = xmppd.StanzaError(stanza.Wait, stanza.ServiceUnavailable, text+" after "+strconv.Itoa(attempts)+" attempts")
 	}
 	e.log.Warn("SMS failed", "from", j.sender.String(), "number", j.number, "attempts", attempts, "reason", res.describe())
+	e.dropOutbox(j.ref)
 	e.srv.Bounce(e.replyPacket(j.orig, j.sender, j.number), se)
 }
 

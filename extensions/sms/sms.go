@@ -40,7 +40,9 @@
 // XMPPD_SMS_AUTH_TOKEN, XMPPD_SMS_SENDER and XMPPD_SMS_INBOUND_SECRET
 // override the file's keys. Secrets are never logged.
 //
-// Stores: KV "sms.sent" (provider message id → sender, number, message
+// Stores: KV "sms.outbox" (our SMS id → the queued SMS, until the provider
+// took it or it failed: queued SMS survive a restart), KV "sms.sent"
+// (provider message id → sender, number, message
 // id; kept a week for delivery reports), KV "sms.route" (number → the
 // user who last texted it), KV "sms.seen" (ids of inbound SMS delivered,
 // kept a week, so a repeated webhook is delivered once). A deleted
@@ -289,12 +291,17 @@ func (e *Extension) Start(context.Context) error {
 		e.wg.Add(1)
 		go e.worker()
 	}
+	if left := e.loadOutbox(); len(left) > 0 {
+		e.log.Info("sending SMS left from the last run", "count", len(left))
+		e.wg.Add(1)
+		go e.requeue(left)
+	}
 	e.sweeper.Start(time.Hour, e.sweep)
 	return nil
 }
 
 // Stop implements xmppd.Stopper: it ends the workers (a request in flight
-// is cut; SMS still queued are dropped and logged) and the sweep.
+// is cut) and the sweep. Unsent SMS stay in the outbox for the next start.
 func (e *Extension) Stop(ctx context.Context) error {
 	if e.cancel == nil {
 		return nil
@@ -302,7 +309,7 @@ func (e *Extension) Stop(ctx context.Context) error {
 	e.cancel()
 	err := xmppd.WaitContext(ctx, &e.wg)
 	if n := len(e.queue); n > 0 {
-		e.log.Warn("SMS not sent at shutdown", "queued", n)
+		e.log.Info("SMS left in the outbox at shutdown", "queued", n)
 	}
 	if serr := e.sweeper.Stop(ctx); err == nil {
 		err = serr

@@ -28,9 +28,9 @@ type sentRecord struct {
 	At      time.Time `json:"at"`
 }
 
-// recordSent stores a sent SMS and makes its sender the number's contact,
-// in one transaction.
-func (e *Extension) recordSent(providerID string, rec sentRecord) error {
+// recordSent stores a sent SMS, makes its sender the number's contact and
+// takes the SMS (ref) out of the outbox, in one transaction.
+func (e *Extension) recordSent(ref, providerID string, rec sentRecord) error {
 	val, err := json.Marshal(rec)
 	if err != nil {
 		return err
@@ -40,6 +40,9 @@ func (e *Extension) recordSent(providerID string, rec sentRecord) error {
 		return err
 	}
 	return e.db.Update(func(tx *store.Tx) error {
+		if err := tx.KV(storeOutbox).Delete(ref); err != nil {
+			return err
+		}
 		if err := tx.KV(storeSent).Put(providerID, val); err != nil {
 			return err
 		}
@@ -99,17 +102,22 @@ func (e *Extension) sweep(context.Context) {
 	})
 }
 
-// accountDeleted drops the account's sent records and routes.
+// accountDeleted drops the account's sent records, routes and the SMS it
+// left in the outbox (those already queued are still sent).
 func (e *Extension) accountDeleted(j xmppd.JID) xmppd.Verdict {
 	bare := j.Bare().String()
-	e.deleteWhere(storeSent, func(val []byte) bool {
-		var rec sentRecord
+	bySender := func(val []byte) bool {
+		var rec struct {
+			Sender string `json:"sender"`
+		}
 		if json.Unmarshal(val, &rec) != nil {
 			return true
 		}
 		s, err := xmppd.ParseJID(rec.Sender)
 		return err != nil || s.Bare().String() == bare
-	})
+	}
+	e.deleteWhere(storeSent, bySender)
+	e.deleteWhere(storeOutbox, bySender)
 	e.deleteWhere(storeRoute, func(val []byte) bool { return string(val) == bare })
 	return xmppd.Pass
 }
