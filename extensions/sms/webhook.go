@@ -16,6 +16,7 @@ import (
 	"net/url"
 	"sort"
 	"strings"
+	"time"
 	"unicode/utf8"
 )
 
@@ -23,8 +24,11 @@ import (
 // sms.inbound_secret ("sha256=" in front is accepted too).
 const SignatureHeader = "X-Xmppd-Signature"
 
-// maxWebhookBody bounds a webhook request body.
-const maxWebhookBody = 64 << 10
+// Webhook request bounds.
+const (
+	maxWebhookBody     = 64 << 10
+	webhookReadTimeout = 30 * time.Second
+)
 
 // webhook is the fields of an inbound SMS or a delivery report, from JSON
 // or from Twilio's form.
@@ -86,6 +90,9 @@ func (e *Extension) serveStatus(w http.ResponseWriter, r *http.Request) {
 // readWebhook reads and authenticates a webhook and parses its fields;
 // when ok is false it has answered.
 func (e *Extension) readWebhook(w http.ResponseWriter, r *http.Request) (webhook, bool) {
+	// The listener has no overall read timeout (uploads are long): a
+	// small body must come quickly.
+	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(webhookReadTimeout))
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxWebhookBody))
 	if err != nil {
 		var tooLarge *http.MaxBytesError
