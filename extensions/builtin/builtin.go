@@ -20,6 +20,7 @@ import (
 	"github.com/xmppd/xmppd/extensions/push"
 	"github.com/xmppd/xmppd/extensions/roster"
 	"github.com/xmppd/xmppd/extensions/shortcuts"
+	"github.com/xmppd/xmppd/extensions/sms"
 	"github.com/xmppd/xmppd/extensions/upload"
 	"github.com/xmppd/xmppd/extensions/vcard"
 	"github.com/xmppd/xmppd/extensions/version"
@@ -48,5 +49,6 @@ func All() []xmppd.Extension {
 		upload.New(),
 		preview.New(),
 		shortcuts.New(),
+		sms.New(),
 	}
 }
