@@ -152,6 +152,33 @@ func (c *Conn) negotiate(domain, user, password string, tlsCfg *tls.Config) erro
 	return nil
 }
 
+// NSStreamManagement is the XEP-0198 namespace.
+const NSStreamManagement = "urn:xmpp:sm:3"
+
+// EnableSM enables XEP-0198 stream management (without resumption) on a
+// bound connection and waits for <enabled/>. From then on the server
+// counts the stanzas it handled from this client and answers <r/> with
+// <a h/>; the client must answer the server's <r/> with its own count
+// (the caller's read loop does). Call it before any other goroutine reads.
+func (c *Conn) EnableSM() error {
+	if err := c.send(`<enable xmlns='urn:xmpp:sm:3'/>`); err != nil {
+		return err
+	}
+	var st wire.Stanza
+	for {
+		if err := c.r.Next(&st); err != nil {
+			return fmt.Errorf("sm: %w", err)
+		}
+		if st.NS != NSStreamManagement {
+			continue // nothing but a presence or a ping can precede it
+		}
+		if st.Name != "enabled" {
+			return fmt.Errorf("sm: server answered %s", truncate(st.Raw))
+		}
+		return nil
+	}
+}
+
 // openStream sends a stream header, skips the server's and returns its
 // stream features (a copy the next Next call does not touch).
 func (c *Conn) openStream(domain string, st *wire.Stanza) (*wire.Stanza, error) {
