@@ -1,0 +1,185 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+	"unsafe"
+)
+
+// setFileSizeLimit sets the soft RLIMIT_FSIZE of process pid with
+// prlimit(2), keeping its hard limit; soft is capped at the hard limit, so
+// ^uint64(0) lifts the limit as far as allowed. A process may lower and
+// raise (up to the hard limit) the soft limits of its own children without
+// privilege, which is what makes this "disk full" work in CI.
+//
+// With the limit below a file's size, writes that would extend the file
+// fail with EFBIG (SIGXFSZ, which a Go program's runtime leaves without
+// effect) while writes inside it succeed: for bbolt, which grows its file
+// before writing pages past the end, it is a full disk.
+func setFileSizeLimit(pid int, soft uint64) error {
+	var old syscall.Rlimit
+	if _, _, e := syscall.RawSyscall6(syscall.SYS_PRLIMIT64, uintptr(pid), syscall.RLIMIT_FSIZE, 0, uintptr(unsafe.Pointer(&old)), 0, 0); e != 0 {
+		return fmt.Errorf("prlimit %d: %w", pid, e)
+	}
+	lim := syscall.Rlimit{Cur: min(soft, old.Max), Max: old.Max}
+	if _, _, e := syscall.RawSyscall6(syscall.SYS_PRLIMIT64, uintptr(pid), syscall.RLIMIT_FSIZE, uintptr(unsafe.Pointer(&lim)), 0, 0, 0); e != 0 {
+		return fmt.Errorf("prlimit %d: %w", pid, e)
+	}
+	return nil
+}
+
+// TestDiskFullBouncesAndRecovers (SPEC §7): while the server cannot grow
+// its store file (RLIMIT_FSIZE on the running binary, see
+// setFileSizeLimit), a message either is stored and delivered, or comes
+// back to its sender as wait/internal-server-error and is neither
+// delivered nor archived: never silence, never an acknowledgement of
+// something that is not stored. Once the limit is lifted, later messages
+// are stored and delivered again without a restart; after a clean stop
+// the store passes bbolt's consistency check and, restarted, holds every
+// message stored before, during and after, and none of the bounced ones.
+func TestDiskFullBouncesAndRecovers(t *testing.T) {
+	const (
+		before    = 20
+		maxFull   = 3000 // bound on messages sent against the full disk
+		wantErrs  = 5    // bounced messages to see before lifting the limit
+		after     = 40
+		batch     = 8
+		window    = 32
+		timeout   = 20 * time.Second
+		bodyBytes = 1000 // fills the file faster
+	)
+	in := newInstance(t, faultConfig)
+	in.start()
+	addFaultUsers(t, in, "alice", "bob")
+	bobJID := "bob@localhost"
+	pad := strings.Repeat("x", bodyBytes)
+
+	bob := dialSM(t, in, "bob", true)
+	alice := dialSM(t, in, "alice", false)
+	send := func(prefix string, from, n int) []string {
+		ids := make([]string, n)
+		var b []byte
+		for k := range ids {
+			ids[k] = fmt.Sprintf("%s-%d", prefix, from+k)
+			b = fmt.Appendf(b, "<message type='chat' to='%s' id='%s'><body>%s %s</body></message>", bobJID, ids[k], ids[k], pad)
+		}
+		b = append(b, "<r xmlns='urn:xmpp:sm:3'/>"...)
+		alice.wmu.Lock()
+		alice.mu.Lock()
+		alice.sent = append(alice.sent, ids...)
+		alice.mu.Unlock()
+		_ = alice.c.Send(b)
+		alice.wmu.Unlock()
+		return ids
+	}
+	waitBob := func(n int) {
+		t.Helper()
+		if !bob.wait(timeout, func() bool { return len(bob.recv) >= n }) {
+			t.Fatalf("bob received %d messages, want %d (read loop: %v)", len(bob.received()), n, bob.err)
+		}
+	}
+
+	// Earlier data, stored while there is room.
+	wantStored := send("before", 0, before)
+	alice.sync(timeout)
+	waitBob(before)
+
+	// The disk is full: the file may not grow past its current size.
+	fi, err := os.Stat(in.storePath())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := setFileSizeLimit(in.proc.Process.Pid, uint64(fi.Size())); err != nil {
+		t.Fatal(err)
+	}
+	var fullIDs []string
+	for n := 0; n < maxFull; n += batch {
+		if !alice.wait(timeout, func() bool { return alice.ended || len(alice.sent)-alice.acked <= window-batch }) || alice.wait(0, func() bool { return alice.ended }) {
+			t.Fatalf("alice's stream broke with the disk full (read loop: %v)\n%s", alice.err, in.logs)
+		}
+		fullIDs = append(fullIDs, send("full", n, batch)...)
+		if alice.wait(0, func() bool { return len(alice.errs) >= wantErrs }) {
+			break
+		}
+	}
+	alice.sync(timeout)
+	_, errs := alice.ackedIDs()
+	if len(errs) == 0 {
+		t.Fatalf("%d messages sent with the store file limited to %d bytes, none bounced", len(fullIDs), fi.Size())
+	}
+	stored := 0
+	for _, id := range fullIDs {
+		if e, bounced := errs[id]; bounced {
+			if e != "wait/internal-server-error" && e != "wait/resource-constraint" {
+				t.Errorf("message %s bounced with %s, want wait/internal-server-error or wait/resource-constraint", id, e)
+			}
+			continue
+		}
+		wantStored = append(wantStored, id)
+		stored++
+	}
+	for id := range errs {
+		if !strings.HasPrefix(id, "full-") {
+			t.Errorf("message %s bounced, but it was not sent while the disk was full", id)
+		}
+	}
+
+	// Space returns: no restart needed.
+	if err := setFileSizeLimit(in.proc.Process.Pid, ^uint64(0)); err != nil {
+		t.Fatal(err)
+	}
+	wantStored = append(wantStored, send("after", 0, after)...)
+	alice.sync(timeout)
+	if _, errs2 := alice.ackedIDs(); len(errs2) != len(errs) {
+		t.Errorf("messages bounced after the limit was lifted: %d errors, %d before", len(errs2), len(errs))
+	}
+	waitBob(len(wantStored))
+	// Delivered: exactly what was stored, each once; nothing bounced.
+	got := counts(bob.received())
+	for _, id := range wantStored {
+		if got[id] != 1 {
+			t.Errorf("bob received stored message %s %d times, want once", id, got[id])
+		}
+	}
+	for id := range errs {
+		if got[id] != 0 {
+			t.Errorf("bob received %s, which was bounced to alice", id)
+		}
+	}
+
+	// Clean stop, consistent file, and everything stored is still there.
+	in.stop()
+	checkStore(t, in)
+	in.start()
+	bob = dialSM(t, in, "bob", false)
+	alice = dialSM(t, in, "alice", false)
+	for name, ids := range map[string][]string{"bob": bob.archive(timeout), "alice": alice.archive(timeout)} {
+		have := counts(ids)
+		for _, id := range wantStored {
+			if have[id] != 1 {
+				t.Errorf("%s's archive holds stored message %s %d times, want once", name, id, have[id])
+			}
+		}
+		for id := range errs {
+			if have[id] != 0 {
+				t.Errorf("%s's archive holds %s, which was bounced", name, id)
+			}
+		}
+		if len(ids) != len(wantStored) {
+			t.Errorf("%s's archive holds %d messages, want %d", name, len(ids), len(wantStored))
+		}
+	}
+	t.Logf("store file limited to %d bytes: %d messages sent, %d stored, %d bounced (%v); %d stored after the limit was lifted",
+		fi.Size(), len(fullIDs), stored, len(errs), firstErr(errs), after)
+}
+
+func firstErr(errs map[string]string) string {
+	for _, e := range errs {
+		return e
+	}
+	return ""
+}
