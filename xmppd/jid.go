@@ -74,12 +74,26 @@ func asciiLocal(s string) bool {
 	return true
 }
 
+// asciiDomain accepts lowercase LDH labels already in canonical form. A
+// label starting or ending with '-', or with "--" in its third and fourth
+// place (an A-label such as xn--…, which RFC 7622 §3.2 turns into its
+// U-label) goes the slow way, which rejects or converts it: otherwise one
+// domain could be written two ways (found by FuzzParseJID).
 func asciiDomain(s string) bool {
-	for i := 0; i < len(s); i++ {
+	start := 0
+	for i := 0; i <= len(s); i++ {
+		if i == len(s) || s[i] == '.' {
+			l := s[start:i]
+			if l != "" && (l[0] == '-' || l[len(l)-1] == '-' || len(l) >= 4 && l[2] == '-' && l[3] == '-') {
+				return false
+			}
+			start = i + 1
+			continue
+		}
 		c := s[i]
 		switch {
 		case c >= 'a' && c <= 'z', c >= '0' && c <= '9':
-		case c == '.' || c == '-':
+		case c == '-':
 		default:
 			return false
 		}
