@@ -13,7 +13,7 @@ func FuzzParseJID(f *testing.F) {
 	for _, s := range []string{
 		"alice@example.com/phone", "example.com", "example.com.", "a@b", "conference.example.com/nick with space",
 		"Alice@Example.COM/R", "ﬀ@ⅷ.example/Ω", "@example.com", "a@", "a@b/", "/r", "a@b@c", "a/b@c",
-		"a..b", "-a.example", "x@[::1]", "x@127.0.0.1/r", "\x00@a", "a@b/\u202e", "xn--nxasmq6b.example",
+		"a..b", "-a.example", "x@[::1]", "x@127.0.0.1/r", "\x00@a", "a@b/\u202e", "xn--nxasmq6b.example", "..", "a.b..", "ⅷ.example.", "ab--c.example",
 	} {
 		f.Add(s)
 	}
