@@ -1,7 +1,9 @@
 package loadgen_test
 
 import (
+	"bytes"
 	"context"
+	"crypto/tls"
 	"fmt"
 	"os"
 	"testing"
@@ -9,6 +11,7 @@ import (
 
 	"github.com/xmppd/xmppd/extensions/muc"
 	"github.com/xmppd/xmppd/internal/loadgen"
+	"github.com/xmppd/xmppd/xmppd/wire"
 	"github.com/xmppd/xmppd/xmppd/xmppdtest"
 )
 
@@ -154,5 +157,39 @@ func TestBadScenario(t *testing.T) {
 	_, err := loadgen.Run(context.Background(), "nope", loadgen.Config{Users: 1, Password: "x", Duration: time.Second})
 	if err == nil {
 		t.Fatal("unknown scenario accepted")
+	}
+}
+
+// TestEnableSM: after EnableSM the server counts what the client sent and
+// answers <r/> with that count (the fault tests in cmd/xmppd build on it).
+func TestEnableSM(t *testing.T) {
+	_, cfg := start(t, 1)
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	c, err := loadgen.Login(ctx, cfg.Addr, cfg.Domain, "bench1", password, &tls.Config{InsecureSkipVerify: true}, 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Abort()
+	if err := c.EnableSM(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Send([]byte("<iq type='get' id='p1'><ping xmlns='urn:xmpp:ping'/></iq><iq type='get' id='p2'><ping xmlns='urn:xmpp:ping'/></iq><r xmlns='urn:xmpp:sm:3'/>")); err != nil {
+		t.Fatal(err)
+	}
+	var st wire.Stanza
+	for {
+		if err := c.Next(&st); err != nil {
+			t.Fatal(err)
+		}
+		if st.NS == loadgen.NSStreamManagement && st.Name == "a" {
+			break
+		}
+	}
+	if !bytes.Contains(st.Raw, []byte("h='2'")) {
+		t.Errorf("ack after two stanzas: %s, want h='2'", st.Raw)
+	}
+	if err := c.EnableSM(); err == nil {
+		t.Errorf("enabling stream management twice succeeded")
 	}
 }
