@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -34,8 +35,9 @@ func setFileSizeLimit(pid int, soft uint64) error {
 
 // TestDiskFullBouncesAndRecovers (SPEC §7): while the server cannot grow
 // its store file (RLIMIT_FSIZE on the running binary, see
-// setFileSizeLimit), a message either is stored and delivered, or comes
-// back to its sender as wait/internal-server-error and is neither
+// setFileSizeLimit), a message to an online and then to an offline user
+// either is stored and delivered (live, or offline at the next login), or
+// comes back to its sender as wait/internal-server-error and is neither
 // delivered nor archived: never silence, never an acknowledgement of
 // something that is not stored. Once the limit is lifted, later messages
 // are stored and delivered again without a restart; after a clean stop
@@ -96,60 +98,101 @@ func TestDiskFullBouncesAndRecovers(t *testing.T) {
 	if err := setFileSizeLimit(in.proc.Process.Pid, uint64(fi.Size())); err != nil {
 		t.Fatal(err)
 	}
-	var fullIDs []string
-	for n := 0; n < maxFull; n += batch {
-		if !alice.wait(timeout, func() bool { return alice.ended || len(alice.sent)-alice.acked <= window-batch }) || alice.wait(0, func() bool { return alice.ended }) {
-			t.Fatalf("alice's stream broke with the disk full (read loop: %v)\n%s", alice.err, in.logs)
+	// fill sends messages with the disk full until the server bounced
+	// wantErrs more of them (or maxFull were sent) and every one was
+	// acknowledged.
+	fill := func(prefix string) []string {
+		t.Helper()
+		var ids []string
+		base := len(alice.errs)
+		for n := 0; n < maxFull; n += batch {
+			if !alice.wait(timeout, func() bool { return alice.ended || len(alice.sent)-alice.acked <= window-batch }) || alice.wait(0, func() bool { return alice.ended }) {
+				t.Fatalf("alice's stream broke with the disk full (read loop: %v)\n%s", alice.err, in.logs)
+			}
+			ids = append(ids, send(prefix, n, batch)...)
+			if alice.wait(0, func() bool { return len(alice.errs) >= base+wantErrs }) {
+				break
+			}
 		}
-		fullIDs = append(fullIDs, send("full", n, batch)...)
-		if alice.wait(0, func() bool { return len(alice.errs) >= wantErrs }) {
-			break
-		}
+		alice.sync(timeout)
+		return ids
 	}
-	alice.sync(timeout)
-	_, errs := alice.ackedIDs()
-	if len(errs) == 0 {
-		t.Fatalf("%d messages sent with the store file limited to %d bytes, none bounced", len(fullIDs), fi.Size())
-	}
-	stored := 0
-	for _, id := range fullIDs {
-		if e, bounced := errs[id]; bounced {
+	// split sorts ids into stored (no error came back) and bounced ones,
+	// checking the error.
+	split := func(ids []string) (stored, bounced []string) {
+		t.Helper()
+		_, errs := alice.ackedIDs()
+		for _, id := range ids {
+			e, ok := errs[id]
+			if !ok {
+				stored = append(stored, id)
+				continue
+			}
+			bounced = append(bounced, id)
 			if e != "wait/internal-server-error" && e != "wait/resource-constraint" {
 				t.Errorf("message %s bounced with %s, want wait/internal-server-error or wait/resource-constraint", id, e)
 			}
-			continue
 		}
-		wantStored = append(wantStored, id)
-		stored++
-	}
-	for id := range errs {
-		if !strings.HasPrefix(id, "full-") {
-			t.Errorf("message %s bounced, but it was not sent while the disk was full", id)
-		}
+		return stored, bounced
 	}
 
-	// Space returns: no restart needed.
-	if err := setFileSizeLimit(in.proc.Process.Pid, ^uint64(0)); err != nil {
-		t.Fatal(err)
+	// Bob online: a message is delivered to him or bounced to alice.
+	fullIDs := fill("full")
+	storedOn, bouncedOn := split(fullIDs)
+	if len(bouncedOn) == 0 {
+		t.Fatalf("%d messages sent with the store file limited to %d bytes, none bounced", len(fullIDs), fi.Size())
 	}
-	wantStored = append(wantStored, send("after", 0, after)...)
-	alice.sync(timeout)
-	if _, errs2 := alice.ackedIDs(); len(errs2) != len(errs) {
-		t.Errorf("messages bounced after the limit was lifted: %d errors, %d before", len(errs2), len(errs))
-	}
+	wantStored = append(wantStored, storedOn...)
 	waitBob(len(wantStored))
-	// Delivered: exactly what was stored, each once; nothing bounced.
 	got := counts(bob.received())
 	for _, id := range wantStored {
 		if got[id] != 1 {
 			t.Errorf("bob received stored message %s %d times, want once", id, got[id])
 		}
 	}
-	for id := range errs {
+	for _, id := range bouncedOn {
 		if got[id] != 0 {
 			t.Errorf("bob received %s, which was bounced to alice", id)
 		}
 	}
+
+	// Bob offline: a message is kept for him or bounced to alice.
+	bob.close()
+	offIDs := fill("offline")
+	storedOff, bouncedOff := split(offIDs)
+	if len(bouncedOff) == 0 {
+		t.Fatalf("%d messages sent to offline bob with the disk full, none bounced", len(offIDs))
+	}
+
+	// Space returns: no restart needed.
+	if err := setFileSizeLimit(in.proc.Process.Pid, ^uint64(0)); err != nil {
+		t.Fatal(err)
+	}
+	errsBefore := len(alice.errs)
+	afterIDs := send("after", 0, after)
+	alice.sync(timeout)
+	if _, errs := alice.ackedIDs(); len(errs) != errsBefore {
+		t.Errorf("messages bounced after the limit was lifted: %d errors, %d before", len(errs), errsBefore)
+	}
+	wantOffline := append(slices.Clone(storedOff), afterIDs...)
+	bob = dialSM(t, in, "bob", true)
+	got = counts(bob.received())
+	if len(bob.received()) != len(wantOffline) {
+		t.Errorf("bob got %d offline messages, want %d", len(bob.received()), len(wantOffline))
+	}
+	for _, id := range wantOffline {
+		if got[id] != 1 {
+			t.Errorf("bob got stored offline message %s %d times, want once", id, got[id])
+		}
+	}
+	for _, id := range bouncedOff {
+		if got[id] != 0 {
+			t.Errorf("bob got %s offline, which was bounced to alice", id)
+		}
+	}
+	wantStored = append(wantStored, wantOffline...)
+	bounced := append(bouncedOn, bouncedOff...)
+	_, allErrs := alice.ackedIDs()
 
 	// Clean stop, consistent file, and everything stored is still there.
 	in.stop()
@@ -164,7 +207,7 @@ func TestDiskFullBouncesAndRecovers(t *testing.T) {
 				t.Errorf("%s's archive holds stored message %s %d times, want once", name, id, have[id])
 			}
 		}
-		for id := range errs {
+		for _, id := range bounced {
 			if have[id] != 0 {
 				t.Errorf("%s's archive holds %s, which was bounced", name, id)
 			}
@@ -173,8 +216,8 @@ func TestDiskFullBouncesAndRecovers(t *testing.T) {
 			t.Errorf("%s's archive holds %d messages, want %d", name, len(ids), len(wantStored))
 		}
 	}
-	t.Logf("store file limited to %d bytes: %d messages sent, %d stored, %d bounced (%v); %d stored after the limit was lifted",
-		fi.Size(), len(fullIDs), stored, len(errs), firstErr(errs), after)
+	t.Logf("store file limited to %d bytes: bob online: %d sent, %d stored, %d bounced; bob offline: %d sent, %d stored, %d bounced (%s); %d stored after the limit was lifted",
+		fi.Size(), len(fullIDs), len(storedOn), len(bouncedOn), len(offIDs), len(storedOff), len(bouncedOff), firstErr(allErrs), after)
 }
 
 func firstErr(errs map[string]string) string {
