@@ -144,17 +144,7 @@ func TestDiskFullBouncesAndRecovers(t *testing.T) {
 	}
 	wantStored = append(wantStored, storedOn...)
 	waitBob(len(wantStored))
-	got := counts(bob.received())
-	for _, id := range wantStored {
-		if got[id] != 1 {
-			t.Errorf("bob received stored message %s %d times, want once", id, got[id])
-		}
-	}
-	for _, id := range bouncedOn {
-		if got[id] != 0 {
-			t.Errorf("bob received %s, which was bounced to alice", id)
-		}
-	}
+	checkOnce(t, "bob's live deliveries", bob.received(), wantStored, bouncedOn)
 
 	// Bob offline: a message is kept for him or bounced to alice.
 	bob.close()
@@ -168,7 +158,8 @@ func TestDiskFullBouncesAndRecovers(t *testing.T) {
 	if err := setFileSizeLimit(in.proc.Process.Pid, ^uint64(0)); err != nil {
 		t.Fatal(err)
 	}
-	errsBefore := len(alice.errs)
+	_, errs := alice.ackedIDs()
+	errsBefore := len(errs)
 	afterIDs := send("after", 0, after)
 	alice.sync(timeout)
 	if _, errs := alice.ackedIDs(); len(errs) != errsBefore {
@@ -176,20 +167,7 @@ func TestDiskFullBouncesAndRecovers(t *testing.T) {
 	}
 	wantOffline := append(slices.Clone(storedOff), afterIDs...)
 	bob = dialSM(t, in, "bob", true)
-	got = counts(bob.received())
-	if len(bob.received()) != len(wantOffline) {
-		t.Errorf("bob got %d offline messages, want %d", len(bob.received()), len(wantOffline))
-	}
-	for _, id := range wantOffline {
-		if got[id] != 1 {
-			t.Errorf("bob got stored offline message %s %d times, want once", id, got[id])
-		}
-	}
-	for _, id := range bouncedOff {
-		if got[id] != 0 {
-			t.Errorf("bob got %s offline, which was bounced to alice", id)
-		}
-	}
+	checkOnce(t, "bob's offline deliveries", bob.received(), wantOffline, bouncedOff)
 	wantStored = append(wantStored, wantOffline...)
 	bounced := append(bouncedOn, bouncedOff...)
 	_, allErrs := alice.ackedIDs()
@@ -200,24 +178,30 @@ func TestDiskFullBouncesAndRecovers(t *testing.T) {
 	in.start()
 	bob = dialSM(t, in, "bob", false)
 	alice = dialSM(t, in, "alice", false)
-	for name, ids := range map[string][]string{"bob": bob.archive(timeout), "alice": alice.archive(timeout)} {
-		have := counts(ids)
-		for _, id := range wantStored {
-			if have[id] != 1 {
-				t.Errorf("%s's archive holds stored message %s %d times, want once", name, id, have[id])
-			}
-		}
-		for _, id := range bounced {
-			if have[id] != 0 {
-				t.Errorf("%s's archive holds %s, which was bounced", name, id)
-			}
-		}
-		if len(ids) != len(wantStored) {
-			t.Errorf("%s's archive holds %d messages, want %d", name, len(ids), len(wantStored))
-		}
-	}
+	checkOnce(t, "bob's archive", bob.archive(timeout), wantStored, bounced)
+	checkOnce(t, "alice's archive", alice.archive(timeout), wantStored, bounced)
 	t.Logf("store file limited to %d bytes: bob online: %d sent, %d stored, %d bounced; bob offline: %d sent, %d stored, %d bounced (%s); %d stored after the limit was lifted",
 		fi.Size(), len(fullIDs), len(storedOn), len(bouncedOn), len(offIDs), len(storedOff), len(bouncedOff), firstErr(allErrs), after)
+}
+
+// checkOnce reports every id of want that got does not hold exactly once,
+// every id of absent it holds, and anything else in it.
+func checkOnce(t *testing.T, what string, got, want, absent []string) {
+	t.Helper()
+	n := counts(got)
+	for _, id := range want {
+		if n[id] != 1 {
+			t.Errorf("%s: stored message %s there %d times, want once", what, id, n[id])
+		}
+	}
+	for _, id := range absent {
+		if n[id] != 0 {
+			t.Errorf("%s: bounced message %s there %d times", what, id, n[id])
+		}
+	}
+	if len(got) != len(want) {
+		t.Errorf("%s: %d messages, want %d", what, len(got), len(want))
+	}
 }
 
 func firstErr(errs map[string]string) string {
