@@ -58,24 +58,16 @@ func TestDiskFullBouncesAndRecovers(t *testing.T) {
 	in.start()
 	addFaultUsers(t, in, "alice", "bob")
 	bobJID := "bob@localhost"
-	pad := strings.Repeat("x", bodyBytes)
+	pad := " " + strings.Repeat("x", bodyBytes)
 
 	bob := dialSM(t, in, "bob", true)
 	alice := dialSM(t, in, "alice", false)
 	send := func(prefix string, from, n int) []string {
 		ids := make([]string, n)
-		var b []byte
 		for k := range ids {
 			ids[k] = fmt.Sprintf("%s-%d", prefix, from+k)
-			b = fmt.Appendf(b, "<message type='chat' to='%s' id='%s'><body>%s %s</body></message>", bobJID, ids[k], ids[k], pad)
 		}
-		b = append(b, "<r xmlns='urn:xmpp:sm:3'/>"...)
-		alice.wmu.Lock()
-		alice.mu.Lock()
-		alice.sent = append(alice.sent, ids...)
-		alice.mu.Unlock()
-		_ = alice.c.Send(b)
-		alice.wmu.Unlock()
+		alice.sendMessages(bobJID, ids, pad)
 		return ids
 	}
 	waitBob := func(n int) {

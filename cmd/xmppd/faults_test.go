@@ -29,7 +29,6 @@ const (
 	nsSM          = loadgen.NSStreamManagement
 	nsMAM         = "urn:xmpp:mam:2"
 	nsRSM         = "http://jabber.org/protocol/rsm"
-	nsStanzas     = "urn:ietf:params:xml:ns:xmpp-stanzas"
 )
 
 // smConn is one logged-in connection with XEP-0198 enabled. Its read loop
@@ -41,7 +40,7 @@ type smConn struct {
 	name string
 	c    *loadgen.Conn
 
-	// wmu keeps the order of sent the order on the wire.
+	// wmu makes the order of sent the order on the wire.
 	wmu     sync.Mutex
 	mu      sync.Mutex
 	cond    *sync.Cond
@@ -179,12 +178,12 @@ func (s *smConn) send(id string, b []byte) {
 	_ = s.c.Send(b) // a broken connection shows in the read loop
 }
 
-// sendMessages sends one chat message per id to `to` (body = id) in one
-// write, followed by <r/>.
-func (s *smConn) sendMessages(to string, ids []string) {
+// sendMessages sends one chat message per id to `to` (body: the id, then
+// pad) in one write, followed by <r/>.
+func (s *smConn) sendMessages(to string, ids []string, pad string) {
 	var b []byte
 	for _, id := range ids {
-		b = fmt.Appendf(b, "<message type='chat' to='%s' id='%s'><body>%s</body></message>", to, id, id)
+		b = fmt.Appendf(b, "<message type='chat' to='%s' id='%s'><body>%s%s</body></message>", to, id, id, pad)
 	}
 	b = append(b, "<r xmlns='urn:xmpp:sm:3'/>"...)
 	s.wmu.Lock()

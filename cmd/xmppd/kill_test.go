@@ -62,7 +62,7 @@ func TestKill9LosesNoAcknowledgedMessage(t *testing.T) {
 		for n := range online {
 			ids = append(ids, fmt.Sprintf("on-%d-%d", i, n))
 		}
-		a.sendMessages(bobJID, ids)
+		a.sendMessages(bobJID, ids, "")
 		wantLive = append(wantLive, ids...)
 	}
 	for _, a := range alices {
@@ -96,7 +96,7 @@ func TestKill9LosesNoAcknowledgedMessage(t *testing.T) {
 				for k := range ids {
 					ids[k] = fmt.Sprintf("off-%d-%d", i, n+k)
 				}
-				a.sendMessages(bobJID, ids)
+				a.sendMessages(bobJID, ids, "")
 			}
 		}()
 	}
