@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"fmt"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -106,6 +107,27 @@ func TestChat(t *testing.T) {
 	}
 	if rep.Ops != rep.Sent {
 		t.Errorf("delivered %d, sent %d", rep.Ops, rep.Sent)
+	}
+}
+
+// TestChatSM: with --sm every message is acknowledged by the end of the
+// run and none of the acknowledged ones is missing.
+func TestChatSM(t *testing.T) {
+	_, cfg := start(t, 4)
+	cfg.Pairs = 2
+	cfg.Window = 8
+	cfg.Duration = time.Second
+	cfg.SM = true
+	rep := run(t, "chat", cfg)
+	if rep.Sent == 0 || rep.Acked != rep.Sent || rep.AckedLost != 0 || rep.Lost != 0 {
+		t.Errorf("sent %d, acked %d, acked but lost %d, lost %d: want all acked, none lost", rep.Sent, rep.Acked, rep.AckedLost, rep.Lost)
+	}
+	if !strings.Contains(rep.Summary(), "acked ") {
+		t.Errorf("summary does not report the acks:\n%s", rep.Summary())
+	}
+	cfg.SM = true
+	if _, err := loadgen.Run(t.Context(), "login", cfg); err == nil || !strings.Contains(err.Error(), "--sm") {
+		t.Errorf("--sm with login: %v, want an error naming --sm", err)
 	}
 }
 
