@@ -21,3 +21,14 @@ fi
 
 go vet ./...
 go test -count=1 -timeout 12m "$@" ./...
+
+# FUZZTIME=30s: then fuzz every Fuzz target for that long (one at a time;
+# go test fuzzes one target per run).
+if [ -n "${FUZZTIME:-}" ]; then
+  grep -rlE --include='*_test.go' '^func Fuzz' . | while read -r f; do
+    for t in $(grep -oE '^func Fuzz[A-Za-z0-9_]*' "$f" | cut -d' ' -f2); do
+      echo "fuzzing $t in $(dirname "$f") for $FUZZTIME"
+      go test -run '^$' -fuzz "^$t\$" -fuzztime "$FUZZTIME" "$(dirname "$f")"
+    done
+  done
+fi

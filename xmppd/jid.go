@@ -28,7 +28,7 @@ func ParseJID(s string) (JID, error) {
 		return j, nil
 	}
 	p, err := jid.Parse(s)
-	if err != nil {
+	if err != nil || emptyLabel(p.Domainpart()) {
 		return JID{}, ErrJIDMalformed
 	}
 	return JID{Local: p.Localpart(), Domain: p.Domainpart(), Resource: p.Resourcepart()}, nil
@@ -74,12 +74,34 @@ func asciiLocal(s string) bool {
 	return true
 }
 
+// emptyLabel reports whether domain has an empty label ("a..b", ".a",
+// ".."), which no DNS name has but mellium's preparation lets through;
+// ".." would even come out as the domain ".", which does not parse again.
+func emptyLabel(domain string) bool {
+	return domain == "" || domain[0] == '.' || domain[len(domain)-1] == '.' || strings.Contains(domain, "..")
+}
+
+// asciiDomain accepts lowercase LDH labels already in canonical form. An
+// empty label, a label starting or ending with '-', or one with "--" in
+// its third and fourth place (an A-label such as xn--…, which RFC 7622
+// §3.2 turns into its U-label) goes the slow way, which rejects or
+// converts it: otherwise one domain could be written two ways (found by
+// FuzzParseJID).
 func asciiDomain(s string) bool {
-	for i := 0; i < len(s); i++ {
+	start := 0
+	for i := 0; i <= len(s); i++ {
+		if i == len(s) || s[i] == '.' {
+			l := s[start:i]
+			if l == "" || l[0] == '-' || l[len(l)-1] == '-' || len(l) >= 4 && l[2] == '-' && l[3] == '-' {
+				return false
+			}
+			start = i + 1
+			continue
+		}
 		c := s[i]
 		switch {
 		case c >= 'a' && c <= 'z', c >= '0' && c <= '9':
-		case c == '.' || c == '-':
+		case c == '-':
 		default:
 			return false
 		}

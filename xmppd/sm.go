@@ -12,6 +12,12 @@ package xmppd
 //     The server asks with <r/> once smRequestAfter stanzas are unacked, or
 //     smRequestDelay after the first one, and never while a request is
 //     outstanding: under load that is one <r/> per round trip.
+//   - The read loop counts a stanza only after handling it returned, and
+//     handling commits (fsync'd, group commit) what the stanza stored
+//     (archive, offline queue, inbox) or bounces it: so an <a h/> never
+//     covers a message a crash, kill -9 or full disk could still lose
+//     (SPEC §7; cmd/xmppd's TestKill9LosesNoAcknowledgedMessage and
+//     TestDiskFullBouncesAndRecovers check it on the built binary).
 //   - An <a h/> acknowledging more than was sent ends the stream with
 //     undefined-condition and <handled-count-too-high/>.
 //   - A connection that breaks without </stream:stream> (read or write error,

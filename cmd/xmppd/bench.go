@@ -103,6 +103,7 @@ end; --json prints JSON lines instead (one per second, then the result).`,
 	f.DurationVar(&cfg.Duration, "duration", 10*time.Second, "how long the load runs (idle: how long connections are held)")
 	f.IntVar(&cfg.Window, "window", 16, "chat, muc: messages in flight per sender")
 	f.Float64Var(&cfg.Rate, "rate", 0, "chat, muc: send this many messages/s in total at a fixed pace (latency at fixed load); 0 = as fast as the window allows")
+	f.BoolVar(&cfg.SM, "sm", false, "chat: enable XEP-0198 stream management, ask for an ack with every batch and report acknowledged messages that were never delivered")
 	f.IntVar(&cfg.Rooms, "rooms", 5, "muc: rooms (K)")
 	f.IntVar(&cfg.Occupants, "occupants", 10, "muc: occupants per room (M); needs K*M users, or fewer users with several resources each")
 	f.StringVar(&cfg.MUCDomain, "muc-domain", "", "muc: the rooms' service (default conference.<domain>)")

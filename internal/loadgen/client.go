@@ -10,7 +10,9 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/xmppd/xmppd/xmppd/wire"
@@ -37,6 +39,13 @@ type Conn struct {
 
 	wmu sync.Mutex
 	w   *bufio.Writer
+
+	// XEP-0198, once EnableSM succeeded: ReadLoop answers the server's
+	// <r/> with smIn and records the server's h.
+	sm      bool
+	smIn    atomic.Uint32 // stanzas received since SM was enabled
+	smH     atomic.Int64  // the server's latest h: stanzas it handled from us
+	smExtra atomic.Int64  // stanzas ReadLoop sent on its own (IQ answers)
 }
 
 // Login dials addr, negotiates STARTTLS, authenticates user (the localpart)
@@ -150,6 +159,34 @@ func (c *Conn) negotiate(domain, user, password string, tlsCfg *tls.Config) erro
 		return fmt.Errorf("bind result without a jid: %s", st.Raw)
 	}
 	return nil
+}
+
+// NSStreamManagement is the XEP-0198 namespace.
+const NSStreamManagement = "urn:xmpp:sm:3"
+
+// EnableSM enables XEP-0198 stream management (without resumption) on a
+// bound connection and waits for <enabled/>. From then on the server
+// counts the stanzas it handled from this client and answers <r/> with
+// <a h/>; the client must answer the server's <r/> with its own count
+// (the caller's read loop does). Call it before any other goroutine reads.
+func (c *Conn) EnableSM() error {
+	if err := c.send(`<enable xmlns='urn:xmpp:sm:3'/>`); err != nil {
+		return err
+	}
+	var st wire.Stanza
+	for {
+		if err := c.r.Next(&st); err != nil {
+			return fmt.Errorf("sm: %w", err)
+		}
+		if st.NS != NSStreamManagement {
+			continue // nothing but a presence or a ping can precede it
+		}
+		if st.Name != "enabled" {
+			return fmt.Errorf("sm: server answered %s", truncate(st.Raw))
+		}
+		c.sm = true
+		return nil
+	}
 }
 
 // openStream sends a stream header, skips the server's and returns its
@@ -270,6 +307,15 @@ func (c *Conn) ReadLoop(fn func(st *wire.Stanza)) error {
 			}
 			return err
 		}
+		if c.sm {
+			if st.NS == NSStreamManagement {
+				c.handleSM(&st)
+				continue
+			}
+			if st.NS == "jabber:client" {
+				c.smIn.Add(1)
+			}
+		}
 		if st.Name == "iq" && (st.Type == "get" || st.Type == "set") {
 			c.answerIQ(&st)
 			continue
@@ -278,7 +324,54 @@ func (c *Conn) ReadLoop(fn func(st *wire.Stanza)) error {
 	}
 }
 
+// handleSM answers the server's <r/> and records its <a h/>.
+func (c *Conn) handleSM(st *wire.Stanza) {
+	switch st.Name {
+	case "r":
+		b := make([]byte, 0, 48)
+		b = append(b, "<a xmlns='urn:xmpp:sm:3' h='"...)
+		b = strconv.AppendUint(b, uint64(c.smIn.Load()), 10)
+		_ = c.Send(append(b, "'/>"...))
+	case "a":
+		if h, err := strconv.ParseInt(string(attrValue(st.Raw, "h")), 10, 64); err == nil {
+			c.smH.Store(h)
+		}
+	}
+}
+
+// attrValue returns the raw value of attribute name in the start tag that
+// begins raw (values the scenarios read contain no references).
+func attrValue(raw []byte, name string) []byte {
+	end := bytes.IndexByte(raw, '>')
+	if end < 0 {
+		return nil
+	}
+	tag := raw[:end]
+	for i := 0; ; {
+		k := bytes.Index(tag[i:], []byte(name+"="))
+		if k < 0 {
+			return nil
+		}
+		i += k
+		if i > 0 && !isSpace(tag[i-1]) || i+len(name)+2 > len(tag) {
+			i += len(name)
+			continue
+		}
+		q := tag[i+len(name)+1]
+		v := tag[i+len(name)+2:]
+		if j := bytes.IndexByte(v, q); j >= 0 {
+			return v[:j]
+		}
+		return nil
+	}
+}
+
+func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
+
 func (c *Conn) answerIQ(st *wire.Stanza) {
+	if c.sm {
+		c.smExtra.Add(1)
+	}
 	b := make([]byte, 0, 256)
 	b = append(b, "<iq type='"...)
 	if _, ok := st.Child("ping", nsPing); ok {

@@ -55,6 +55,7 @@ type Config struct {
 	Duration    time.Duration
 	Window      int     // chat, muc: messages in flight per sender (default 16)
 	Rate        float64 // chat, muc: total messages/s, paced; 0 = as fast as the window allows
+	SM          bool    // chat: XEP-0198 on every connection, an ack asked for with every batch; reports acknowledged messages never delivered
 	Rooms       int     // muc
 	Occupants   int     // muc: occupants per room
 	MUCDomain   string  // muc: default conference.<Domain>
@@ -99,6 +100,8 @@ type Report struct {
 	Expected    int64    `json:"expected,omitempty"` // deliveries owed for Sent (muc: × occupants)
 	Lost        int64    `json:"lost"`
 	Dup         int64    `json:"dup"`
+	Acked       int64    `json:"acked,omitempty"`      // chat --sm: messages the server acknowledged (XEP-0198)
+	AckedLost   int64    `json:"acked_lost,omitempty"` // chat --sm: of those, never delivered: a broken promise
 	Errors      int64    `json:"errors"`
 	ErrorSample []string `json:"error_samples,omitempty"`
 
@@ -194,6 +197,9 @@ func (c *Config) defaults(scenario string) error {
 	}
 	if c.Users <= 0 {
 		return errors.New("--users must be at least 1")
+	}
+	if c.SM && scenario != "chat" {
+		return errors.New("--sm applies to the chat scenario only")
 	}
 	if c.Password == "" {
 		return errors.New("--password is empty")

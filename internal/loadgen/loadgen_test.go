@@ -1,14 +1,18 @@
 package loadgen_test
 
 import (
+	"bytes"
 	"context"
+	"crypto/tls"
 	"fmt"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/xmppd/xmppd/extensions/muc"
 	"github.com/xmppd/xmppd/internal/loadgen"
+	"github.com/xmppd/xmppd/xmppd/wire"
 	"github.com/xmppd/xmppd/xmppd/xmppdtest"
 )
 
@@ -106,6 +110,27 @@ func TestChat(t *testing.T) {
 	}
 }
 
+// TestChatSM: with --sm every message is acknowledged by the end of the
+// run and none of the acknowledged ones is missing.
+func TestChatSM(t *testing.T) {
+	_, cfg := start(t, 4)
+	cfg.Pairs = 2
+	cfg.Window = 8
+	cfg.Duration = time.Second
+	cfg.SM = true
+	rep := run(t, "chat", cfg)
+	if rep.Sent == 0 || rep.Acked != rep.Sent || rep.AckedLost != 0 || rep.Lost != 0 {
+		t.Errorf("sent %d, acked %d, acked but lost %d, lost %d: want all acked, none lost", rep.Sent, rep.Acked, rep.AckedLost, rep.Lost)
+	}
+	if !strings.Contains(rep.Summary(), "acked ") {
+		t.Errorf("summary does not report the acks:\n%s", rep.Summary())
+	}
+	cfg.SM = true
+	if _, err := loadgen.Run(t.Context(), "login", cfg); err == nil || !strings.Contains(err.Error(), "--sm") {
+		t.Errorf("--sm with login: %v, want an error naming --sm", err)
+	}
+}
+
 func TestChatRate(t *testing.T) {
 	_, cfg := start(t, 4)
 	cfg.Pairs = 2
@@ -154,5 +179,39 @@ func TestBadScenario(t *testing.T) {
 	_, err := loadgen.Run(context.Background(), "nope", loadgen.Config{Users: 1, Password: "x", Duration: time.Second})
 	if err == nil {
 		t.Fatal("unknown scenario accepted")
+	}
+}
+
+// TestEnableSM: after EnableSM the server counts what the client sent and
+// answers <r/> with that count (the fault tests in cmd/xmppd build on it).
+func TestEnableSM(t *testing.T) {
+	_, cfg := start(t, 1)
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	c, err := loadgen.Login(ctx, cfg.Addr, cfg.Domain, "bench1", password, &tls.Config{InsecureSkipVerify: true}, 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Abort()
+	if err := c.EnableSM(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Send([]byte("<iq type='get' id='p1'><ping xmlns='urn:xmpp:ping'/></iq><iq type='get' id='p2'><ping xmlns='urn:xmpp:ping'/></iq><r xmlns='urn:xmpp:sm:3'/>")); err != nil {
+		t.Fatal(err)
+	}
+	var st wire.Stanza
+	for {
+		if err := c.Next(&st); err != nil {
+			t.Fatal(err)
+		}
+		if st.NS == loadgen.NSStreamManagement && st.Name == "a" {
+			break
+		}
+	}
+	if !bytes.Contains(st.Raw, []byte("h='2'")) {
+		t.Errorf("ack after two stanzas: %s, want h='2'", st.Raw)
+	}
+	if err := c.EnableSM(); err == nil {
+		t.Errorf("enabling stream management twice succeeded")
 	}
 }

@@ -41,6 +41,9 @@ func (r *Report) Summary() string {
 		fmt.Fprintf(&b, "lost          %d\n", r.Lost)
 		fmt.Fprintf(&b, "duplicated    %d\n", r.Dup)
 	}
+	if r.Acked > 0 {
+		fmt.Fprintf(&b, "acked         %d (XEP-0198), %d of them not delivered\n", r.Acked, r.AckedLost)
+	}
 	fmt.Fprintf(&b, "errors        %d\n", r.Errors)
 	for _, e := range r.ErrorSample {
 		fmt.Fprintf(&b, "  %s\n", e)

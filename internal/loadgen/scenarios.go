@@ -90,6 +90,30 @@ type stream struct {
 	head    []byte // "<message to='...' type='...'><body>run "
 	credits chan struct{}
 	sent    atomic.Int64
+	// sm: the connection has XEP-0198 on; every batch ends with <r/>, and
+	// pre stanzas (initial presence) went out before the first message.
+	sm  bool
+	pre int64
+}
+
+var smRequest = []byte("<r xmlns='urn:xmpp:sm:3'/>")
+
+// acked is how many of the stream's messages the server acknowledged
+// (XEP-0198): its h less the stanzas sent before them and the IQ answers
+// the reader sent (all of them, even those after the ack: the count errs
+// low, never high). Messages go out in sequence order, so these are
+// sequence numbers 0 … acked-1.
+func (s *stream) acked() int64 {
+	n := s.conn.smH.Load() - s.pre - s.conn.smExtra.Load()
+	return min(max(n, 0), s.sent.Load())
+}
+
+// endBatch closes a batch in buf: with SM, it asks for an ack.
+func (s *stream) endBatch(buf []byte) []byte {
+	if s.sm {
+		buf = append(buf, smRequest...)
+	}
+	return buf
 }
 
 func newStream(c *Conn, to, typ, runID string, window int) *stream {
@@ -166,6 +190,7 @@ func (s *stream) window(r *run, stop <-chan struct{}) {
 			buf = s.appendMsg(buf, seq, ts)
 			seq++
 		}
+		buf = s.endBatch(buf)
 		if err := s.conn.Send(buf); err != nil {
 			r.fail(err)
 			return
@@ -203,6 +228,7 @@ func (s *stream) paced(r *run, stop <-chan struct{}, start, interval time.Durati
 			buf = s.appendMsg(buf, seq, int64(start+time.Duration(seq)*interval))
 			seq++
 		}
+		buf = s.endBatch(buf)
 		if err := s.conn.Send(buf); err != nil {
 			r.fail(err)
 			return
@@ -313,7 +339,7 @@ func (r *run) traffic(ctx context.Context, set func(*measure), conns []*Conn, st
 	r.phase.Store("drain")
 	grace := time.Now().Add(r.cfg.Grace)
 	for ctx.Err() == nil && time.Now().Before(grace) {
-		if got, dup := ts.received(); got+dup >= ts.expected() {
+		if got, dup := ts.received(); got+dup >= ts.expected() && ts.allAcked() {
 			break
 		}
 		time.Sleep(5 * time.Millisecond)
@@ -322,6 +348,9 @@ func (r *run) traffic(ctx context.Context, set func(*measure), conns []*Conn, st
 	r.phase.Store("close")
 	closeAll(conns)
 	readers.Wait()
+	if r.cfg.SM {
+		rep.Acked, rep.AckedLost = ts.ackedLost()
+	}
 	return rep, nil
 }
 
@@ -341,6 +370,37 @@ func (t *trafficStats) sent() int64 {
 }
 
 func (t *trafficStats) expected() int64 { return t.sent() * t.fanout }
+
+// allAcked reports whether the server acknowledged every message sent
+// (true without XEP-0198).
+func (t *trafficStats) allAcked() bool {
+	for _, s := range t.streams {
+		if s.sm && s.acked() < s.sent.Load() {
+			return false
+		}
+	}
+	return true
+}
+
+// ackedLost counts the messages the server acknowledged (XEP-0198) and
+// those of them their receiver never got. Call it once the readers
+// stopped: it reads the receivers' bitmaps.
+func (t *trafficStats) ackedLost() (acked, lost int64) {
+	for _, rc := range t.recvs {
+		s := rc.release // the stream whose messages rc receives
+		if s == nil || !s.sm {
+			continue
+		}
+		n := s.acked()
+		acked += n
+		for seq := range n {
+			if w := seq / 64; w >= int64(len(rc.seen)) || rc.seen[w]&(1<<(seq%64)) == 0 {
+				lost++
+			}
+		}
+	}
+	return acked, lost
+}
 
 // received sums the receivers' first receipts and duplicates.
 func (t *trafficStats) received() (got, dup int64) {
@@ -362,6 +422,12 @@ func (r *run) chat(ctx context.Context) (*Report, error) {
 		// Initial presence, as a client would send (it also flushes any
 		// offline messages of earlier runs, which the run id filters out).
 		for _, c := range conns {
+			if r.cfg.SM {
+				if err := c.EnableSM(); err != nil {
+					closeAll(conns)
+					return nil, err
+				}
+			}
 			if err := c.Send([]byte("<presence/>")); err != nil {
 				closeAll(conns)
 				return nil, err
@@ -371,6 +437,7 @@ func (r *run) chat(ctx context.Context) (*Report, error) {
 		recvs := make([]*receiver, len(conns))
 		for i, c := range conns {
 			streams[i] = newStream(c, conns[i^1].JID, "chat", r.runID, r.cfg.Window)
+			streams[i].sm, streams[i].pre = r.cfg.SM, 1 // the presence
 		}
 		for i := range conns {
 			// Connection i receives what its peer sends and returns the

@@ -182,11 +182,12 @@ func escapeFor(c byte, attr bool) string {
 }
 
 // AppendEscaped appends s escaped for use as character data or as a
-// single- or double-quoted attribute value: & < > ' " become entities and \r
-// a character reference (so it survives line-end normalisation). Invalid
-// UTF-8 and characters XML 1.0 cannot carry become U+FFFD, so the output is
-// always well-formed.
-func AppendEscaped(dst []byte, s string) []byte { return appendEscaped(dst, s, false) }
+// single- or double-quoted attribute value: & < > ' " become entities and
+// \r, \n and \t character references, so they survive line-end and
+// attribute-value normalisation (a client's id='a&#xA;b' comes back intact
+// in the reply's id). Invalid UTF-8 and characters XML 1.0 cannot carry
+// become U+FFFD, so the output is always well-formed.
+func AppendEscaped(dst []byte, s string) []byte { return appendEscaped(dst, s, true) }
 
 // appendEscaped with attr also escapes \t and \n, which attribute value
 // normalisation would otherwise turn into spaces.

@@ -182,7 +182,7 @@ func TestAppendEscaped(t *testing.T) {
 	for in, want := range map[string]string{
 		"plain":            "plain",
 		`a&b<c>d'e"f`:      "a&amp;b&lt;c&gt;d&apos;e&quot;f",
-		"line\r\nend\ttab": "line&#xD;\nend\ttab",
+		"line\r\nend\ttab": "line&#xD;&#xA;end&#x9;tab",
 		"bad\xffutf8":      "bad\uFFFDutf8",
 		"nul\x00\x1b":      "nul\uFFFD\uFFFD",
 		"ok é 😀 \uFFFE":    "ok é 😀 \uFFFD",
