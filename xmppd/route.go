@@ -187,12 +187,12 @@ func (srv *Server) deliverToAccount(p *Packet) Verdict {
 		srv.deliver(s, p)
 	}
 	if len(targets) == 0 {
-		// What the hooks queued is stored before the fallback (offline
-		// storage) takes the message.
-		if !srv.Commit(p) {
-			return Done
-		}
-		if RunHook(srv, MessageUndeliverable, p) == Pass {
+		// The fallback (offline storage) queues its change on p too, so
+		// the archive copies and the offline copy commit in one
+		// transaction (the caller's Commit): both or neither. A message
+		// nobody takes is bounced once what its hooks queued is stored
+		// (a failed commit is the sender's error then).
+		if RunHook(srv, MessageUndeliverable, p) == Pass && srv.Commit(p) {
 			srv.Bounce(p, StanzaError(stanza.Cancel, stanza.ServiceUnavailable, p.To.BareString()+" is not available"))
 		}
 	}

@@ -655,9 +655,10 @@ func (srv *Server) rerouteStanza(s *Session, b []byte) {
 				n++
 			}
 		}
-		if n == 0 && RunHook(srv, MessageUndeliverable, p) == Pass {
+		if n == 0 && RunHook(srv, MessageUndeliverable, p) == Pass && srv.Commit(p) {
 			srv.Bounce(p, StanzaError(stanza.Cancel, stanza.ServiceUnavailable, s.bare.String()+" is not available"))
 		}
+		srv.Commit(p) // what the fallback queued (the offline copy)
 	case "iq":
 		if st.Type != "get" && st.Type != "set" {
 			return

@@ -5,7 +5,10 @@
 // takes chat and normal messages for an account with no available
 // non-negative-priority resource and appends them, as they would have gone
 // on the wire (stamped 'from', server stanza-id) plus their receive time, to
-// the user's queue. What is stored follows XEP-0334 hints and XEP-0085:
+// the user's queue, through Packet.Persist: the offline copy commits in
+// the message's one transaction with its archive copies, so a full disk
+// loses both and bounces the message, never half of it. What is stored
+// follows XEP-0334 hints and XEP-0085:
 //
 //   - <store xmlns='urn:xmpp:hints'/> always stores;
 //   - <no-store/> never stores: a message with a body is then bounced with
@@ -40,6 +43,7 @@ package offline
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"hash/maphash"
 	"log/slog"
 	"sync"
@@ -163,31 +167,36 @@ func (e *Extension) store(p *xmppd.Packet) xmppd.Verdict {
 		e.log.Error("encoding offline message failed", "to", owner, "err", err)
 		return xmppd.Pass
 	}
-	// Count and append in one transaction, so concurrent senders cannot
-	// push the queue past the limit.
-	err = e.db.Update(func(tx *store.Tx) error {
+	n, err := e.db.Queue(queueName).Len(owner)
+	if err != nil {
+		// The sender must not believe the message is safe (SPEC §7).
+		e.log.Error("reading offline storage failed", "to", owner, "err", err)
+		e.srv.Bounce(p, xmppd.StanzaError(stanza.Wait, stanza.InternalServerError, "the server could not store the message"))
+		return xmppd.Done
+	}
+	if n >= e.limit {
+		e.log.Info("offline storage full, message bounced", "to", owner, "limit", e.limit)
+		e.srv.Bounce(p, xmppd.StanzaError(stanza.Cancel, stanza.ServiceUnavailable, TextFull))
+		return xmppd.Done
+	}
+	// Queued on the message, so the offline copy commits in one
+	// transaction with its archive copies: a failed commit loses both and
+	// bounces the message (Server.Commit), never half of it. The count is
+	// checked again inside, so concurrent senders cannot push the queue
+	// past the limit (they get the commit's error then).
+	limit := e.limit
+	p.Persist(func(tx *store.Tx) error {
 		q := tx.Queue(queueName)
 		n, err := q.Len(owner)
 		if err != nil {
 			return err
 		}
-		if n >= e.limit {
-			return errFull
+		if n >= limit {
+			return fmt.Errorf("offline storage of %s: %w (%d messages)", owner, errFull, limit)
 		}
 		_, err = q.Append(owner, val)
 		return err
 	})
-	switch {
-	case errors.Is(err, errFull):
-		e.log.Info("offline storage full, message bounced", "to", owner, "limit", e.limit)
-		e.srv.Bounce(p, xmppd.StanzaError(stanza.Cancel, stanza.ServiceUnavailable, TextFull))
-		return xmppd.Done
-	case err != nil:
-		// The sender must not believe the message is safe (SPEC §7).
-		e.log.Error("storing offline message failed", "to", owner, "err", err)
-		e.srv.Bounce(p, xmppd.StanzaError(stanza.Wait, stanza.InternalServerError, "the server could not store the message"))
-		return xmppd.Done
-	}
 	return xmppd.Done
 }
 
