@@ -99,8 +99,9 @@ func TestDefault(t *testing.T) {
 			OutboundQueue:          4_000_000,
 			OfflineMessages:        1000,
 		},
-		Log:   Log{Level: "info", Format: "text"},
-		Admin: Admin{},
+		Log:     Log{Level: "info", Format: "text"},
+		Admin:   Admin{},
+		Enquiry: Enquiry{GuestLoginsPerIP: 20, GuestLoginWindow: Duration{10 * time.Minute}},
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("Default() =\n%+v\nwant\n%+v", c, want)
@@ -205,8 +206,9 @@ domain = "rooms.example.com"
 			OutboundQueue:          1 << 20,
 			OfflineMessages:        50,
 		},
-		Log:   Log{Level: "debug", Format: "json"},
-		Admin: Admin{Socket: "/run/xmppd/admin.sock"},
+		Log:     Log{Level: "debug", Format: "json"},
+		Admin:   Admin{Socket: "/run/xmppd/admin.sock"},
+		Enquiry: Enquiry{GuestLoginsPerIP: 20, GuestLoginWindow: Duration{10 * time.Minute}},
 	}
 	got := *c
 	got.path, got.md, got.raw, got.sections = "", toml.MetaData{}, nil, nil
@@ -421,7 +423,7 @@ func TestLoadErrors(t *testing.T) {
 }
 
 func TestSectionErrors(t *testing.T) {
-	path := writeConfig(t, "[muc]\ndomain = 5\n[upload]\nexpire_after = \"30 days\"\n[sms]\nprovider_url = [1]\n[preview]\nenabled = 1\n[enquiry]\nstaff = \"a@b\"\n[messages]\nretraction_window = \"5m\"\n[[messages.x]]\n")
+	path := writeConfig(t, "[muc]\ndomain = 5\n[upload]\nexpire_after = \"30 days\"\n[sms]\nprovider_url = [1]\n[preview]\nenabled = 1\n[chat]\nstaff = \"a@b\"\n[messages]\nretraction_window = \"5m\"\n[[messages.x]]\n")
 	c, err := Load(path)
 	if err != nil {
 		t.Fatal(err)
@@ -443,10 +445,10 @@ func TestSectionErrors(t *testing.T) {
 		Enabled bool `toml:"enabled"`
 	}
 	wantErr(t, c.Section("preview", &preview), prefix+`preview.enabled: expected a boolean (true or false), got an integer`)
-	var enquiry struct {
+	var chat struct {
 		Staff []string `toml:"staff"`
 	}
-	wantErr(t, c.Section("enquiry", &enquiry), prefix+`enquiry.staff: expected an array, got a string`)
+	wantErr(t, c.Section("chat", &chat), prefix+`chat.staff: expected an array, got a string`)
 	var messages struct {
 		X string `toml:"x"`
 	}
