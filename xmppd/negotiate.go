@@ -35,6 +35,9 @@ type streamConn struct {
 	written  int
 	hostErr  bool
 	host     string // the served domain the stream is addressed to, once checked
+	// secure: confidential without our TLS (a trusted WebSocket), so PLAIN
+	// may be offered; never -PLUS.
+	secure bool
 }
 
 var errPreauthBudget = errors.New("too much data before authentication")
@@ -141,6 +144,9 @@ func (srv *Server) saslFeature(c *streamConn, out *auth.Outcome, ip string) xmpp
 	tlsState := func() *tls.ConnectionState {
 		cs := c.ConnectionState()
 		if cs.Version == 0 {
+			if c.secure {
+				return auth.SecureState()
+			}
 			return nil
 		}
 		return &cs

@@ -62,7 +62,7 @@ func (srv *Server) serveStream(t transport) {
 	maxStanza := int(srv.limits.MaxStanzaSize)
 	r := wire.NewReader(conn, wire.Limits{MaxStanzaSize: maxStanza})
 	r.SetSkipNegotiationWhitespace(true)
-	c := &streamConn{Conn: conn, r: r, budget: 4 * maxStanza}
+	c := &streamConn{Conn: conn, r: r, budget: 4 * maxStanza, secure: t.secure}
 	out := auth.Outcome{OnFailure: func(o *auth.Outcome) {
 		srv.metrics.authFailures.Add(1)
 		if o.Mechanism == "ANONYMOUS" {
