@@ -31,7 +31,10 @@ var errGuestRate = errors.New("too many guest logins from this address")
 var errGuestForbidden = StanzaError(stanza.Auth, stanza.Forbidden,
 	"guests can only write to their enquiry room and to the server")
 
-const nsRoster = "jabber:iq:roster"
+const (
+	nsRoster  = "jabber:iq:roster"
+	nsSession = "urn:ietf:params:xml:ns:xmpp-session"
+)
 
 // GuestDomain returns the guest domain ("" when guests are off).
 func (srv *Server) GuestDomain() string { return srv.guestDomain }
@@ -182,11 +185,17 @@ func (g guestHost) HandleStanza(p *Packet) {
 		if delivered {
 			return
 		}
-	} else if sessions := srv.sessions.sessions(to.Bare()); len(sessions) > 0 && p.Type() == "get" &&
-		p.From.Bare() == to.Bare() && len(p.Stanza.Children) == 1 && p.Stanza.Children[0].NS == nsRoster {
-		// A guest has no roster; clients ask for it anyway.
-		srv.sendRawToGuest(p.From, resultIQ(p, wire.NewElement("query", nsRoster)))
-		return
+	} else if p.From.Bare() == to.Bare() && len(p.Stanza.Children) == 1 {
+		// What a client asks of its own account: a guest has an empty
+		// roster, and legacy session establishment succeeds.
+		switch c := p.Stanza.Children[0]; {
+		case p.Type() == "get" && c.NS == nsRoster && c.Name == "query":
+			srv.sendRawToGuest(p.From, resultIQ(p, wire.NewElement("query", nsRoster)))
+			return
+		case p.Type() == "set" && c.NS == nsSession && c.Name == "session":
+			srv.sendRawToGuest(p.From, resultIQ(p, nil))
+			return
+		}
 	}
 	// Gone (or never there): no offline storage for guests.
 	switch p.Kind() {
