@@ -241,3 +241,58 @@ func TestHostMeta(t *testing.T) {
 		t.Fatalf("host-meta.json (%v): %s", err, b)
 	}
 }
+
+// XEP-0198 over WebSocket: a dropped WebSocket hibernates the session and
+// a new WebSocket resumes it without losing a message.
+func TestWebSocketStreamManagementResume(t *testing.T) {
+	srv := xmppdtest.Start(t)
+	srv.AddUser(t, "alice", "pw-a")
+	srv.AddUser(t, "bob", "pw-b")
+	alice := srv.Login(t, "alice", "pw-a")
+	bob, err := srv.DialWS(t, "bob", "pw-b", xmppdtest.DialOptions{Resource: "phone"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := bob.EnableSM(true).Attr("id")
+	if id == "" {
+		t.Fatal("no resumption id")
+	}
+	bob.Available()
+	sendChats(alice, "bob@localhost", 1, 4)
+	var got []string
+	for len(got) < 4 {
+		got = append(got, bob.Expect("message", isChat).ChildText("body", ""))
+	}
+	bob.Drop()
+	waitSession(t, srv, "bob@localhost/phone", "hibernating", hibernating)
+	sendChats(alice, "bob@localhost", 5, 8)
+	alice.Sync()
+	bob2, err := srv.DialWS(t, "bob", "pw-b", xmppdtest.DialOptions{Resource: "phone", Resume: &xmppdtest.SMResume{PrevID: id, H: bob.SMHandled()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a := bob2.ResumeAnswer; a.Name != "resumed" {
+		t.Fatalf("resume answer: %s", a)
+	}
+	for len(got) < 8 {
+		got = append(got, bob2.Expect("message", isChat).ChildText("body", ""))
+	}
+	if strings.Join(got, ",") != strings.Join(want(1, 8), ",") {
+		t.Fatalf("bob received %v", got)
+	}
+}
+
+// An idle WebSocket client is pinged (XEP-0199) and, silent, closed.
+func TestWebSocketIdlePing(t *testing.T) {
+	srv := xmppdtest.Start(t, xmppdtest.WithConfig(func(c *config.Config) {
+		c.Limits.IdleTimeout = config.Duration{Duration: 400 * time.Millisecond}
+	}))
+	srv.AddUser(t, "bob", "pw-b")
+	bob := srv.LoginWS(t, "bob", "pw-b")
+	ping := bob.Expect("idle ping", xmppdtest.HasChild("ping", "urn:xmpp:ping"))
+	bob.Sendf("<iq type='result' id='%s' to='localhost'/>", ping.Attr("id"))
+	bob.Expect("second idle ping", xmppdtest.HasChild("ping", "urn:xmpp:ping"))
+	if err := bob.Closed(3 * time.Second); err == nil || !strings.Contains(err.Error(), "connection-timeout") {
+		t.Fatalf("silent client: want connection-timeout, got %v", err)
+	}
+}
