@@ -64,6 +64,11 @@ func (srv *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer srv.conns.release(ip)
+	// Counted before the upgrade: Shutdown stops the HTTP server (which
+	// waits for this request until it hijacks the connection) before it
+	// waits for srv.wg.
+	srv.wg.Add(1)
+	defer srv.wg.Done()
 	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{
 		Subprotocols: []string{"xmpp"},
 		// Any origin: authentication is SASL inside the stream, never a
@@ -75,8 +80,6 @@ func (srv *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 		log.Debug("WebSocket upgrade failed", "err", err)
 		return
 	}
-	srv.wg.Add(1)
-	defer srv.wg.Done()
 	remote := r.RemoteAddr
 	if ap, err := netip.ParseAddrPort(remote); err != nil || ap.Addr().Unmap().String() != ip {
 		remote = ip // the client behind a local proxy
