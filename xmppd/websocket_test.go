@@ -296,3 +296,29 @@ func TestWebSocketIdlePing(t *testing.T) {
 		t.Fatalf("silent client: want connection-timeout, got %v", err)
 	}
 }
+
+// connections_per_ip counts WebSocket streams too (the client a loopback
+// proxy names in X-Forwarded-For): over the limit the upgrade is refused.
+func TestWebSocketConnectionsPerIP(t *testing.T) {
+	srv := xmppdtest.Start(t, xmppdtest.WithConfig(func(c *config.Config) { c.Limits.ConnectionsPerIP = 1 }))
+	proxied := http.Header{"X-Forwarded-For": {"198.51.100.9"}, "X-Forwarded-Proto": {"https"}}
+	first := dialWSRaw(t, srv, proxied)
+	first.open("localhost")
+	req, _ := http.NewRequest("GET", "http://"+srv.HTTPAddr().String()+"/xmpp-websocket", nil)
+	for k, v := range map[string]string{"Connection": "Upgrade", "Upgrade": "websocket", "Sec-WebSocket-Version": "13",
+		"Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==", "Sec-WebSocket-Protocol": "xmpp",
+		"X-Forwarded-For": "198.51.100.9", "X-Forwarded-Proto": "https"} {
+		req.Header.Set(k, v)
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusTooManyRequests {
+		t.Fatalf("second connection from 198.51.100.9: %s", res.Status)
+	}
+	// Another client behind the same proxy is not affected.
+	other := dialWSRaw(t, srv, http.Header{"X-Forwarded-For": {"198.51.100.10"}, "X-Forwarded-Proto": {"https"}})
+	other.open("localhost")
+}
