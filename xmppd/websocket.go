@@ -189,6 +189,7 @@ type wsConn struct {
 	msgs    chan wsMsg
 	pending []byte
 	rerr    error
+	timer   *time.Timer // read deadline; used by Read only
 
 	rdl, wdl atomic.Pointer[time.Time]
 	fw       framing.Writer
@@ -273,9 +274,14 @@ func (c *wsConn) Read(p []byte) (int, error) {
 		}
 		var timeout <-chan time.Time
 		if dl := c.rdl.Load(); dl != nil {
-			t := time.NewTimer(time.Until(*dl))
-			defer t.Stop()
-			timeout = t.C
+			// One timer for the connection's life; since Go 1.23 Reset
+			// and Stop leave no stale tick behind.
+			if c.timer == nil {
+				c.timer = time.NewTimer(time.Until(*dl))
+			} else {
+				c.timer.Reset(time.Until(*dl))
+			}
+			timeout = c.timer.C
 		}
 		select {
 		case m := <-c.msgs:
@@ -284,6 +290,9 @@ func (c *wsConn) Read(p []byte) (int, error) {
 			return 0, errWSTimeout
 		case <-c.done:
 			return 0, net.ErrClosed
+		}
+		if c.timer != nil {
+			c.timer.Stop()
 		}
 	}
 	n := copy(p, c.pending)

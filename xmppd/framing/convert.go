@@ -163,7 +163,8 @@ var ErrNotOneElement = errors.New("a WebSocket message must hold exactly one com
 // Unframe converts one message a client sent into stream bytes for the
 // server's reader: <open/> becomes a stream header, <close/> the stream end
 // tag, any other element passes unchanged. A message holding only
-// whitespace returns nil. The message must be exactly one complete element
+// whitespace returns nil; an XML declaration before the element is
+// dropped. The message must be exactly one complete element
 // (ErrNotOneElement otherwise); the element's own well-formedness is the
 // stream reader's business.
 func Unframe(msg []byte) ([]byte, error) {
@@ -174,6 +175,12 @@ func Unframe(msg []byte) ([]byte, error) {
 	}
 	var sp splitter
 	n, k, err := sp.next(msg)
+	if err == nil && n > 0 && k == Declaration {
+		// Some clients put an XML declaration before <open/>: harmless.
+		msg = msg[n:]
+		msg = msg[trimLeft(msg):]
+		n, k, err = sp.next(msg)
+	}
 	if err != nil || n == 0 || k != Element || trimLeft(msg[n:]) != len(msg)-n {
 		return nil, ErrNotOneElement
 	}

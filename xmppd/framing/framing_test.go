@@ -57,13 +57,15 @@ func TestUnframe(t *testing.T) {
 		{`<message to='a@b'><body>hi</body></message>`, `<message to='a@b'><body>hi</body></message>`},
 		{`<open xmlns='urn:other'/>`, `<open xmlns='urn:other'/>`},
 		{" \r\n", ""},
+		{`<?xml version='1.0'?> <open xmlns='urn:ietf:params:xml:ns:xmpp-framing' to='localhost'/>`,
+			`<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' to='localhost'>`},
 	} {
 		got, err := Unframe([]byte(tc.in))
 		if err != nil || string(got) != tc.want {
 			t.Errorf("Unframe(%q) = %q, %v; want %q", tc.in, got, err, tc.want)
 		}
 	}
-	for _, bad := range []string{"<a/><b/>", "<message><body>", "hello", "<a/>x", "<!-- c -->", "</stream:stream>",
+	for _, bad := range []string{"<a/><b/>", "<?xml version='1.0'?>", "<?xml version='1.0'?><?x?><a/>", "<message><body>", "hello", "<a/>x", "<!-- c -->", "</stream:stream>",
 		"<stream:stream xmlns:stream='http://etherx.jabber.org/streams'>"} {
 		if _, err := Unframe([]byte(bad)); err != ErrNotOneElement {
 			t.Errorf("Unframe(%q): %v, want ErrNotOneElement", bad, err)
