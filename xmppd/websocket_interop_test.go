@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -18,7 +19,7 @@ import (
 // 0.13.1, installed there with `npm ci` by scripts/test.sh) and returns
 // the running command and its output. Without node or the package the
 // test is skipped, or fails with CI=true.
-func xmppjs(t *testing.T, srv *xmppdtest.Server, args ...string) (*exec.Cmd, *bytes.Buffer) {
+func xmppjs(t *testing.T, srv *xmppdtest.Server, args ...string) (*exec.Cmd, *syncBuffer) {
 	t.Helper()
 	dir, _ := filepath.Abs("testdata/xmppjs")
 	node, err := exec.LookPath("node")
@@ -35,12 +36,30 @@ func xmppjs(t *testing.T, srv *xmppdtest.Server, args ...string) (*exec.Cmd, *by
 	t.Cleanup(cancel)
 	cmd := exec.CommandContext(ctx, node, append([]string{filepath.Join(dir, "client.js"), srv.WebSocketURL()}, args...)...)
 	cmd.Dir = dir
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
+	out := new(syncBuffer)
+	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	return cmd, &out
+	return cmd, out
+}
+
+// syncBuffer is the node process's output, read while it runs.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
 // A second client library, xmpp.js in node, logs in over WebSocket
