@@ -74,6 +74,13 @@ func TestWebSocketFramesOneElementEach(t *testing.T) {
 		t.Fatalf("bind result: %q", m)
 	}
 	raw.send("<presence/>")
+	// A message is the unit, not a frame: one element in three fragments.
+	raw.fragment(opText, false, []byte("<iq type='set' id='frag'><session xmlns="))
+	raw.fragment(0, false, []byte("'urn:ietf:params:xml:ns:xmpp-session'"))
+	raw.fragment(0, true, []byte("/></iq>"))
+	if m := raw.expect("id='frag'"); !strings.Contains(m, "type='result'") {
+		t.Fatalf("fragmented IQ: %q", m)
+	}
 
 	alice := srv.LoginWS(t, "alice", "pw-a")
 	body := strings.Repeat("0123456789", 1200)

@@ -69,10 +69,16 @@ func dialWSRaw(t *testing.T, srv *xmppdtest.Server, header http.Header) *wsRaw {
 	return &wsRaw{t: t, conn: conn, r: r}
 }
 
-// frame writes one masked frame (RFC 6455 §5.3: clients mask).
-func (w *wsRaw) frame(op byte, payload []byte) {
+// frame writes one masked, final frame (RFC 6455 §5.3: clients mask).
+func (w *wsRaw) frame(op byte, payload []byte) { w.t.Helper(); w.fragment(op, true, payload) }
+
+// fragment writes one masked frame; op 0 continues a message.
+func (w *wsRaw) fragment(op byte, fin bool, payload []byte) {
 	w.t.Helper()
-	b := []byte{0x80 | op}
+	b := []byte{op}
+	if fin {
+		b[0] |= 0x80
+	}
 	switch n := len(payload); {
 	case n < 126:
 		b = append(b, 0x80|byte(n))
