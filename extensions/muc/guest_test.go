@@ -12,19 +12,35 @@ import (
 	"mellium.im/sasl"
 )
 
-// A web visitor (a guest over WebSocket, SASL ANONYMOUS) joins its enquiry
-// room and talks with staff there; it cannot create rooms, and leaving
-// the service ends its occupancy like any session's end.
+// A web visitor (a guest over WebSocket, SASL ANONYMOUS) enters the
+// enquiry room it was added to and talks with staff there. It cannot
+// enter staff rooms, open or not, nor an enquiry room it is not in, nor
+// create rooms; leaving the service ends its occupancy and its
+// affiliation.
 func TestGuestInEnquiryRoom(t *testing.T) {
 	srv, ext := start(t, xmppdtest.WithConfig(func(c *config.Config) { c.Enquiry.GuestDomain = "guest.localhost" }))
-	if _, err := ext.CreateEnquiry(muc.RoomSpec{JID: "enq1", Name: "Visitor enquiry"}, muc.EnquiryContext{}); err != nil {
+	guest, err := srv.DialWS(t, "", "", xmppdtest.DialOptions{Domain: "guest.localhost", Mechanisms: []sasl.Mechanism{sasl.Anonymous}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	visitor := guest.JID.Bare().String()
+	if _, err := ext.CreateEnquiry(muc.RoomSpec{JID: "enq1", Name: "Visitor enquiry", Private: true,
+		Members: []string{visitor}, Owners: []string{"alice@localhost"}}, muc.EnquiryContext{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ext.CreateEnquiry(muc.RoomSpec{JID: "enq2", Name: "Someone else's"}, muc.EnquiryContext{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ext.CreateRoom(muc.RoomSpec{JID: "staff", Kind: muc.KindSpace, Name: "Staff room"}); err != nil {
 		t.Fatal(err)
 	}
 	alice := login(t, srv, "alice", "desk")
 	join(t, alice, "enq1", "Alice")
-	guest, err := srv.DialWS(t, "", "", xmppdtest.DialOptions{Domain: "guest.localhost", Mechanisms: []sasl.Mechanism{sasl.Anonymous}})
-	if err != nil {
-		t.Fatal(err)
+
+	for _, room := range []string{"staff", "enq2", "newroom"} {
+		if cond := joinFails(t, guest, room, "Visitor", ""); cond != "forbidden" && !(room == "newroom" && cond == "not-allowed") {
+			t.Fatalf("guest entering %s: %s", room, cond)
+		}
 	}
 	join(t, guest, "enq1", "Visitor")
 	alice.Expect("visitor joins", presenceFrom(occ("enq1", "Visitor"), ""))
@@ -38,12 +54,21 @@ func TestGuestInEnquiryRoom(t *testing.T) {
 		return el.Name == "message" && el.Attr("from") == occ("enq1", "Alice") && el.ChildText("body", "") == "How can I help?"
 	})
 
-	// Guests join rooms; they do not make them.
-	if cond := joinFails(t, guest, "newroom", "Visitor", ""); cond != "not-allowed" {
-		t.Fatalf("guest creating a room: %s", cond)
-	}
-
 	_ = guest.Session.Close()
 	alice.Expect("visitor leaves", presenceFrom(occ("enq1", "Visitor"), "unavailable"))
 	alice.ExpectNothing(100*time.Millisecond, func(el *wire.Element) bool { return strings.Contains(el.Attr("from"), "Visitor") })
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		info, err := ext.Room("enq1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(strings.Join(info.Members, " "), visitor) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the departed guest is still a member: %v", info.Members)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
