@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs the whole xmppd test suite. On a fresh Debian machine it first
 # installs the real XMPP clients the interop tests drive (slixmpp,
-# go-sendxmpp); with CI=true a missing client fails the suite instead of
+# go-sendxmpp, xmpp.js on node); with CI=true a missing client fails the suite instead of
 # skipping its test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -9,6 +9,8 @@ cd "$(dirname "$0")/.."
 need=()
 /usr/bin/python3 -c 'import slixmpp' 2>/dev/null || need+=(python3-slixmpp)
 command -v go-sendxmpp >/dev/null 2>&1 || need+=(go-sendxmpp)
+command -v node >/dev/null 2>&1 || need+=(nodejs)
+command -v npm >/dev/null 2>&1 || need+=(npm)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "installing test clients: ${need[*]}"
@@ -17,6 +19,13 @@ if [ ${#need[@]} -gt 0 ]; then
   else
     echo "note: missing ${need[*]}; interop tests will be skipped (install them with apt-get)" >&2
   fi
+fi
+
+# xmpp.js (@xmpp/client, pinned by its package-lock.json) for the
+# WebSocket interop test.
+js=xmppd/testdata/xmppjs
+if [ ! -d "$js/node_modules" ] && command -v npm >/dev/null 2>&1; then
+  npm ci --prefix "$js" --no-audit --no-fund --loglevel=error || echo "note: npm ci in $js failed; the xmpp.js test will be skipped" >&2
 fi
 
 go vet ./...

@@ -87,7 +87,9 @@ func (srv *Server) AccountIdentities() []Identity {
 func (srv *Server) ComponentDomains() []string {
 	var l []string
 	for d := range srv.domains {
-		l = append(l, d)
+		if d != srv.guestDomain {
+			l = append(l, d)
+		}
 	}
 	slices.Sort(l)
 	return l

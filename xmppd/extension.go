@@ -158,6 +158,9 @@ func (r *Registrar) HandleDomain(domain string, h DomainHandler) error {
 	if domain == r.srv.domain {
 		return fmt.Errorf("extension %s: domain %s is the server's own domain", r.name, domain)
 	}
+	if domain == r.srv.guestDomain {
+		return fmt.Errorf("extension %s: domain %s is enquiry.guest_domain, where guests log in", r.name, domain)
+	}
 	if _, dup := r.srv.domains[domain]; dup {
 		return fmt.Errorf("extension %s: domain %s is already served", r.name, domain)
 	}

@@ -77,7 +77,9 @@ var (
 	SessionClosed = HookPoint[*Session]{"session/closed"}
 
 	// AccountDeleted runs after an account is deleted, so every extension
-	// drops the account's data.
+	// drops the account's data. It also runs, with the guest's bare JID,
+	// when a guest's session ends (guest.go): a guest's JID is its
+	// temporary account.
 	AccountDeleted = HookPoint[JID]{"account/deleted"}
 )
 

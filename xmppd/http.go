@@ -10,9 +10,10 @@ import (
 	"time"
 )
 
-// The HTTP listener ([http] listen) serves what extensions register with
-// Registrar.HandleHTTP (file upload, later WebSocket and the web chat). It
-// runs only when something is registered and http.listen is not empty.
+// The HTTP listener ([http] listen) serves the core's WebSocket endpoint
+// and XEP-0156 discovery (websocket.go, hostmeta.go) and what extensions
+// register with Registrar.HandleHTTP (file upload, the web chat). It runs
+// unless http.listen is empty.
 // It speaks plain HTTP: TLS is expected from a reverse proxy in front of
 // it, whose address is [http] public_url.
 

@@ -125,3 +125,20 @@ func (f *failureLog) reset(key string) {
 	defer f.mu.Unlock()
 	delete(f.m, key)
 }
+
+// take counts one event for key and reports whether it was within the
+// limit (a rate limit, where add and blocked are a failure count).
+func (f *failureLog) take(key string) bool {
+	if f.max <= 0 {
+		return true
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	now := time.Now()
+	l := f.prune(key, now)
+	if len(l) >= f.max {
+		return false
+	}
+	f.m[key] = append(l, now)
+	return true
+}

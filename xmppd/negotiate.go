@@ -34,6 +34,10 @@ type streamConn struct {
 	budget   int // bytes a client may send before it is bound
 	written  int
 	hostErr  bool
+	host     string // the served domain the stream is addressed to, once checked
+	// secure: confidential without our TLS (a trusted WebSocket), so PLAIN
+	// may be offered; never -PLUS.
+	secure bool
 }
 
 var errPreauthBudget = errors.New("too much data before authentication")
@@ -72,13 +76,16 @@ func (c *streamConn) ConnectionState() tls.ConnectionState {
 	return tls.ConnectionState{}
 }
 
-// checkHost fails negotiation for a stream addressed to another domain
-// (mellium does not check the stream's 'to').
+// checkHost fails negotiation for a stream addressed to a domain the
+// server does not serve to clients (mellium does not check the stream's
+// 'to'): the main domain, and the guest domain when there is one.
 func (srv *Server) checkHost(c *streamConn, s *xmpp.Session) error {
-	if to := s.LocalAddr().Domainpart(); to != srv.domain {
+	to := s.LocalAddr().Domainpart()
+	if to != srv.domain && (srv.guestDomain == "" || to != srv.guestDomain) {
 		c.hostErr = true
 		return fmt.Errorf("stream addressed to unknown host %q", to)
 	}
+	c.host = to
 	return nil
 }
 
@@ -137,6 +144,9 @@ func (srv *Server) saslFeature(c *streamConn, out *auth.Outcome, ip string) xmpp
 	tlsState := func() *tls.ConnectionState {
 		cs := c.ConnectionState()
 		if cs.Version == 0 {
+			if c.secure {
+				return auth.SecureState()
+			}
 			return nil
 		}
 		return &cs
@@ -197,16 +207,17 @@ func loadAuthPolicy(db *store.DB, cfg *config.Config, log *slog.Logger) (*auth.P
 }
 
 // bindFeature binds a resource for the authenticated user (never the
-// stream's unauthenticated 'from', which mellium's BindResource trusts);
-// bind registers the session under the chosen JID.
-func (srv *Server) bindFeature(out *auth.Outcome, bind func(JID) (*Session, error)) xmpp.StreamFeature {
+// stream's unauthenticated 'from', which mellium's BindResource trusts) at
+// the host SASL ran on (a guest's JID is at the guest domain); bind
+// registers the session under the chosen JID.
+func (srv *Server) bindFeature(c *streamConn, out *auth.Outcome, bind func(JID) (*Session, error)) xmpp.StreamFeature {
 	return xmpp.BindCustom(func(_ jid.JID, res string) (jid.JID, error) {
-		if out.User == "" {
+		if out.User == "" || c.host == "" {
 			return jid.JID{}, StanzaError(stanza.Auth, stanza.NotAuthorized, "not authenticated")
 		}
-		j := JID{Local: out.User, Domain: srv.domain}
+		j := JID{Local: out.User, Domain: c.host}
 		if res != "" {
-			parsed, err := ParseJID(out.User + "@" + srv.domain + "/" + res)
+			parsed, err := ParseJID(out.User + "@" + c.host + "/" + res)
 			if err != nil || parsed.Resource == "" {
 				return jid.JID{}, StanzaError(stanza.Modify, stanza.BadRequest, "invalid resource")
 			}
@@ -233,6 +244,11 @@ func negotiationCondition(c *streamConn, out *auth.Outcome, err error) (cond, te
 	switch {
 	case c.hostErr:
 		return "host-unknown", "this server does not serve that domain"
+	case isConditionError(err):
+		cond, text, _ := conditionOf(err)
+		return cond, text
+	case out.Mechanism == "ANONYMOUS" && out.Failure == errGuestRate.Error():
+		return "policy-violation", "too many guest logins from your address; try again later"
 	case errors.Is(err, errPreauthBudget):
 		return "policy-violation", "too much data before authentication"
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, os.ErrDeadlineExceeded), errors.As(err, &ne) && ne.Timeout():

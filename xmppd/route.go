@@ -303,6 +303,10 @@ func (srv *Server) bounce(p *Packet, se stanza.Error, app *wire.Element) {
 // (all resources) or to a component domain. Used for server-generated
 // stanzas that need no pipeline (errors, results, pushes).
 func (srv *Server) SendRaw(to JID, b []byte) {
+	if srv.IsGuest(to) {
+		srv.sendRawToGuest(to, b)
+		return
+	}
 	if !srv.IsLocal(to) {
 		if h, ok := srv.domains[to.Domain]; ok {
 			if st, err := wire.ParseStanza(b); err == nil {

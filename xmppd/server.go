@@ -55,6 +55,11 @@ type Server struct {
 	// server (auth has no global settings).
 	authPolicy *auth.Policy
 	tlsConfig  *tls.Config
+	// Guests (guest.go): the guest domain ("" = none), their logins per
+	// address, and the component domains open to them.
+	guestDomain string
+	guestLogins *failureLog
+	guestOpen   map[string]bool
 
 	exts           []Extension
 	hooks          hookTable
@@ -135,6 +140,9 @@ func New(opt Options) (*Server, error) {
 		conns:       connCounter{max: cfg.Limits.ConnectionsPerIP, m: make(map[string]int)},
 		failIP:      newFailureLog(cfg.Limits.FailedLoginsPerIP, cfg.Limits.FailedLoginWindow.Duration),
 		failAccount: newFailureLog(cfg.Limits.FailedLoginsPerAccount, cfg.Limits.FailedLoginWindow.Duration),
+		guestDomain: cfg.Enquiry.GuestDomain,
+		guestLogins: newFailureLog(cfg.Enquiry.GuestLoginsPerIP, cfg.Enquiry.GuestLoginWindow.Duration),
+		guestOpen:   make(map[string]bool),
 	}
 	srv.store = opt.Store
 	if srv.store == nil {
@@ -169,6 +177,10 @@ func New(opt Options) (*Server, error) {
 	}
 	srv.disco.addAccountFeature("urn:xmpp:sid:0")
 	if err := core.HandleNonza(NSStreamManagement, srv.handleSM); err != nil {
+		return nil, err
+	}
+	srv.setupGuests(core)
+	if err := srv.handleWebSocket(core); err != nil {
 		return nil, err
 	}
 
@@ -320,7 +332,7 @@ func (srv *Server) acceptLoop(l net.Listener) {
 	}
 }
 
-// serveConn negotiates one client stream and runs its session.
+// serveConn serves one TCP connection of a c2s listener.
 func (srv *Server) serveConn(raw net.Conn, directTLS bool) {
 	ip := ipOf(raw.RemoteAddr())
 	log := srv.log.With("remote", raw.RemoteAddr().String())
@@ -333,81 +345,7 @@ func (srv *Server) serveConn(raw net.Conn, directTLS bool) {
 		return
 	}
 	defer srv.conns.release(ip)
-	srv.metrics.connections.Add(1)
-	defer srv.metrics.connections.Add(-1)
-
-	// The pre-auth timeout is a deadline on the socket only. mellium given
-	// a context with a deadline races it against ours (it sets a past
-	// deadline, then clears it), which can leave a read with none at all.
-	_ = raw.SetDeadline(time.Now().Add(srv.limits.PreauthTimeout.Duration))
-	ctx := context.Background()
-	var boundSession atomic.Pointer[Session]
-	srv.negotiating.Store(raw, &boundSession)
-	defer srv.negotiating.Delete(raw)
-	var transport net.Conn = raw
-	if directTLS {
-		tc := tls.Server(raw, srv.tlsConfig)
-		if err := tc.HandshakeContext(ctx); err != nil {
-			log.Debug("TLS handshake failed", "err", err)
-			_ = raw.Close()
-			return
-		}
-		transport = tc
-	}
-	maxStanza := int(srv.limits.MaxStanzaSize)
-	r := wire.NewReader(transport, wire.Limits{MaxStanzaSize: maxStanza})
-	r.SetSkipNegotiationWhitespace(true)
-	c := &streamConn{Conn: transport, r: r, budget: 4 * maxStanza}
-	out := auth.Outcome{OnFailure: func(o *auth.Outcome) {
-		srv.metrics.authFailures.Add(1)
-		srv.failIP.add(ip)
-		srv.failAccount.add(o.Attempted)
-	}}
-	var bound *Session
-	resumed := false
-	bind := srv.bindFeature(&out, func(j JID) (*Session, error) {
-		sess, err := srv.register(c, r, j, log)
-		bound = sess
-		boundSession.Store(sess)
-		return sess, err
-	})
-	features := append([]xmpp.StreamFeature{
-		srv.startTLSFeature(c),
-		srv.saslFeature(c, &out, ip),
-		bind,
-		srv.smFeature(c, &out, bind, log, func(s *Session) {
-			bound, resumed = s, true
-			boundSession.Store(s)
-		}),
-	}, srv.streamFeatures...)
-	neg := xmpp.NewNegotiator(func(*xmpp.Session, *xmpp.StreamConfig) xmpp.StreamConfig {
-		return xmpp.StreamConfig{Features: features}
-	})
-	var state xmpp.SessionState
-	if directTLS {
-		state |= xmpp.Secure
-	}
-	_, err := xmpp.ReceiveSession(ctx, c, state, neg)
-	if err == nil && bound == nil {
-		err = errors.New("negotiation ended without a bound resource")
-	}
-	if err != nil && resumed {
-		// Resumption is the last step; nothing can fail after it.
-		err = nil
-	}
-	if err != nil {
-		if bound != nil {
-			srv.unbind(bound)
-		}
-		srv.negotiationFailed(c, &out, log, err)
-		return
-	}
-	srv.negotiating.Delete(raw)
-	_ = raw.SetDeadline(time.Time{})
-	r.SetSkipNegotiationWhitespace(false)
-	srv.failAccount.reset(out.User)
-	srv.metrics.logins.Add(1)
-	srv.runSession(bound, out.Mechanism, resumed)
+	srv.serveStream(transport{conn: raw, ip: ip, directTLS: directTLS, startTLS: !directTLS, log: log})
 }
 
 func (srv *Server) negotiationFailed(c *streamConn, out *auth.Outcome, log *slog.Logger, err error) {
@@ -448,12 +386,13 @@ func streamErrorDoc(domain, cond, text string) string {
 // queue holds everything until negotiation has finished writing.
 func (srv *Server) register(c *streamConn, r *wire.Reader, j JID, log *slog.Logger) (*Session, error) {
 	s := &Session{
-		srv:  srv,
-		jid:  j,
-		full: j.String(),
-		bare: j.Bare(),
-		done: make(chan struct{}),
-		rate: newTokenBucket(int64(srv.limits.ReadRate)),
+		srv:   srv,
+		jid:   j,
+		full:  j.String(),
+		bare:  j.Bare(),
+		done:  make(chan struct{}),
+		rate:  newTokenBucket(int64(srv.limits.ReadRate)),
+		guest: srv.IsGuest(j),
 	}
 	s.log = log.With("jid", s.full)
 	s.link.Store(&sessionLink{conn: c, r: r, readerDone: make(chan struct{})})
@@ -490,13 +429,13 @@ func (srv *Server) runSession(s *Session, mechanism string, resumed bool) {
 	if srv.smKeep(s, link, err) {
 		return
 	}
-	var werr *wire.Error
+	cond, text, bad := conditionOf(err)
 	switch {
 	case errors.Is(err, errStreamClosed):
 		s.Close()
-	case errors.As(err, &werr):
-		s.log.Info("closing stream on bad input", "condition", werr.Condition(), "err", werr.Msg)
-		s.CloseWithError(werr.Condition(), werr.Msg)
+	case bad:
+		s.log.Info("closing stream on bad input", "condition", cond, "err", text)
+		s.CloseWithError(cond, text)
 	default:
 		var ne net.Error
 		if errors.As(err, &ne) && ne.Timeout() && !s.closing.Load() {
@@ -525,8 +464,17 @@ func (srv *Server) runSession(s *Session, mechanism string, resumed bool) {
 // broadcast of unavailable happens there).
 func (srv *Server) unbind(s *Session) {
 	if srv.sessions.remove(s) {
-		RunHook(srv, SessionClosed, s)
-		s.log.Info("session closed")
+		srv.sessionEnded(s)
+	}
+}
+
+// sessionEnded tells the extensions a session left the routing table;
+// for a guest that is the end of its JID and of everything kept for it.
+func (srv *Server) sessionEnded(s *Session) {
+	RunHook(srv, SessionClosed, s)
+	s.log.Info("session closed")
+	if s.guest {
+		srv.guestEnded(s)
 	}
 }
 

@@ -39,6 +39,7 @@ type Session struct {
 
 	closing atomic.Bool
 	done    chan struct{}
+	guest   bool // bound on the guest domain with SASL ANONYMOUS (guest.go)
 
 	sm atomic.Pointer[smSession] // XEP-0198 state; nil until the client enables it
 }

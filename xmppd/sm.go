@@ -435,7 +435,8 @@ func (srv *Server) enableSM(s *Session, st *wire.Stanza) {
 		return
 	}
 	sm := &smSession{timeout: srv.cfg.C2S.ResumeTimeout.Duration}
-	if r := el.Attr("resume"); (r == "true" || r == "1") && sm.timeout > 0 {
+	// A guest can never resume: a new ANONYMOUS login is a new JID.
+	if r := el.Attr("resume"); (r == "true" || r == "1") && sm.timeout > 0 && !s.guest {
 		sm.resumable = true
 		if m, err := strconv.ParseUint(el.Attr("max"), 10, 32); err == nil && m > 0 && time.Duration(m)*time.Second < sm.timeout {
 			sm.timeout = time.Duration(m) * time.Second
@@ -492,9 +493,8 @@ func (srv *Server) smKeep(s *Session, link *sessionLink, err error) bool {
 	if sm.resuming || s.link.Load() != link {
 		return true
 	}
-	var werr *wire.Error
 	if !sm.resumable || sm.ended || s.closing.Load() || !srv.running.Load() ||
-		errors.Is(err, errStreamClosed) || errors.As(err, &werr) {
+		errors.Is(err, errStreamClosed) || isConditionError(err) {
 		sm.ended = true
 		return false
 	}
@@ -569,8 +569,7 @@ func (srv *Server) finishHibernated(s *Session, reason string) {
 	removed := srv.sessions.remove(s)
 	sm.rerouteMu.Unlock()
 	if removed {
-		RunHook(srv, SessionClosed, s)
-		s.log.Info("session closed")
+		srv.sessionEnded(s)
 	}
 	s.out.finish() // Done: everything it held went elsewhere
 }
@@ -744,7 +743,7 @@ func (srv *Server) resume(c *streamConn, out *auth.Outcome, previd string, h uin
 	srv.smMu.Lock()
 	s := srv.smIDs[previd]
 	srv.smMu.Unlock()
-	if s == nil || out.User == "" || s.bare.Local != out.User {
+	if s == nil || out.User == "" || s.bare != (JID{Local: out.User, Domain: c.host}) {
 		log.Info("resumption failed: unknown session", "user", out.User)
 		return nil, notFound
 	}

@@ -308,6 +308,9 @@ func (e *Extension) Register(r *xmppd.Registrar) error {
 	if err := r.HandleDomain(e.domain, e); err != nil {
 		return err
 	}
+	// Web visitors (guests) talk to staff in their enquiry room; they
+	// cannot create rooms (only users of the main domain can).
+	r.OpenToGuests(e.domain)
 	xmppd.Hook(r, xmppd.SessionClosed, xmppd.PriorityDeliver, e.sessionClosed)
 	xmppd.Hook(r, xmppd.AccountDeleted, xmppd.PriorityDeliver, e.accountDeleted)
 	for name, fn := range map[string]xmppd.AdminFunc{

@@ -125,6 +125,11 @@ func (e *Extension) join(r *room, p *xmppd.Packet, created bool) {
 	case cfg.MembersOnly && aff == affNone:
 		fail(stanza.RegistrationRequired, stanza.Auth, "this room is members-only")
 		return
+	case e.srv.IsGuest(bare) && (cfg.Kind != KindEnquiry || aff == affNone):
+		// A web visitor sees its own enquiry room only, never the staff's
+		// spaces, however open they are to staff.
+		fail(stanza.Forbidden, stanza.Auth, "guests may only enter an enquiry room they were added to")
+		return
 	}
 	other := r.occupants[nick]
 	if other != nil && other.bare != bare {

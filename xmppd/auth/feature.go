@@ -225,3 +225,12 @@ func encodeAll(e xmlstream.TokenWriter, toks []xml.Token) error {
 	}
 	return nil
 }
+
+// SecureState stands for a connection that is confidential without a TLS
+// handshake of the server's own: a WebSocket (RFC 7395) behind a
+// TLS-terminating proxy, or on loopback. Passed as the TLS state to
+// Mechanisms or StreamFeatureTLS, it lets PLAIN be offered (if the policy
+// allows) but never -PLUS, since there is no TLS channel to bind to.
+func SecureState() *tls.ConnectionState {
+	return &tls.ConnectionState{HandshakeComplete: true}
+}

@@ -22,7 +22,8 @@
 //	[c2s]    listen = "0.0.0.0:5222", direct_tls_listen = "0.0.0.0:5223",
 //	         resume_timeout = "5m", max_unacked = 1000
 //	[tls]    cert_file = "", key_file = ""
-//	[http]   listen = "0.0.0.0:5280", public_url = "http://localhost:5280"
+//	[http]   listen = "0.0.0.0:5280", public_url = "http://localhost:5280",
+//	         websocket_secure = false
 //	[auth]   scram_iterations = 10000, allow_plain = true,
 //	         channel_binding = true
 //	[limits] max_stanza_size = "256KB", read_rate = "1MB",
@@ -33,6 +34,8 @@
 //	         offline_messages = 1000
 //	[log]    level = "info", format = "text"
 //	[admin]  socket = ""
+//	[enquiry] guest_domain = "", guest_logins_per_ip = 20,
+//	         guest_login_window = "10m"
 //
 // Relative paths (data_dir, tls.cert_file, admin.socket) are relative to the
 // working directory, like the default "./xmppd.toml" itself.
@@ -61,15 +64,16 @@ const DefaultPath = "xmppd.toml"
 // A Config is not safe for concurrent use while sections are being decoded;
 // after start-up it is read-only.
 type Config struct {
-	Domain  string `toml:"domain"`   // the XMPP domain served, e.g. "example.com"
-	DataDir string `toml:"data_dir"` // store, generated certificate, admin socket
-	C2S     C2S    `toml:"c2s"`
-	TLS     TLS    `toml:"tls"`
-	HTTP    HTTP   `toml:"http"`
-	Auth    Auth   `toml:"auth"`
-	Limits  Limits `toml:"limits"`
-	Log     Log    `toml:"log"`
-	Admin   Admin  `toml:"admin"`
+	Domain  string  `toml:"domain"`   // the XMPP domain served, e.g. "example.com"
+	DataDir string  `toml:"data_dir"` // store, generated certificate, admin socket
+	C2S     C2S     `toml:"c2s"`
+	TLS     TLS     `toml:"tls"`
+	HTTP    HTTP    `toml:"http"`
+	Auth    Auth    `toml:"auth"`
+	Limits  Limits  `toml:"limits"`
+	Log     Log     `toml:"log"`
+	Admin   Admin   `toml:"admin"`
+	Enquiry Enquiry `toml:"enquiry"`
 
 	path string                    // file loaded; "" for the built-in defaults
 	md   toml.MetaData             // tracks which keys have been decoded
@@ -105,8 +109,28 @@ type TLS struct {
 type HTTP struct {
 	Listen string `toml:"listen"`
 	// PublicURL is how clients reach the listener, e.g. behind a reverse
-	// proxy; upload slots and the web chat link are built from it.
+	// proxy; upload slots, the web chat link and the XEP-0156 WebSocket
+	// address are built from it.
 	PublicURL string `toml:"public_url"`
+	// WebSocketSecure treats every WebSocket (RFC 7395) connection as
+	// secure, so SASL is offered on it, like Prosody's
+	// consider_websocket_secure: for a TLS proxy on another host. Without
+	// it a WebSocket is secure when it came over TLS, from a loopback
+	// proxy saying X-Forwarded-Proto: https, or straight from loopback.
+	WebSocketSecure bool `toml:"websocket_secure"`
+}
+
+// Enquiry configures web visitors (SPEC §1, §6). The core serves the
+// guest domain; the enquiry rooms themselves are the web chat's business.
+type Enquiry struct {
+	// GuestDomain is a second host for c2s only, where visitors log in with
+	// SASL ANONYMOUS (RFC 4505) and get a temporary JID (XEP-0175).
+	// Empty: no guests.
+	GuestDomain string `toml:"guest_domain"`
+	// GuestLoginsPerIP guest logins are allowed from one address within
+	// GuestLoginWindow; more are refused with policy-violation.
+	GuestLoginsPerIP int      `toml:"guest_logins_per_ip"`
+	GuestLoginWindow Duration `toml:"guest_login_window"`
 }
 
 // Auth configures SASL (RFC 6120 §6).
@@ -164,7 +188,7 @@ type Admin struct {
 
 // core lists the top-level keys this package decodes, in file order of
 // config.example.toml.
-var core = []string{"domain", "data_dir", "c2s", "tls", "http", "auth", "limits", "log", "admin"}
+var core = []string{"domain", "data_dir", "c2s", "tls", "http", "auth", "limits", "log", "admin", "enquiry"}
 
 // Default returns the built-in configuration: with it, xmppd serve runs with
 // no file at all (SPEC §5).
@@ -189,7 +213,8 @@ func Default() *Config {
 			OutboundQueue:          4 * MB,
 			OfflineMessages:        1000,
 		},
-		Log: Log{Level: "info", Format: "text"},
+		Log:     Log{Level: "info", Format: "text"},
+		Enquiry: Enquiry{GuestLoginsPerIP: 20, GuestLoginWindow: Duration{10 * time.Minute}},
 	}
 }
 
@@ -222,7 +247,7 @@ func Load(path string) (*Config, error) {
 	dst := map[string]any{
 		"domain": &c.Domain, "data_dir": &c.DataDir,
 		"c2s": &c.C2S, "tls": &c.TLS, "http": &c.HTTP, "auth": &c.Auth,
-		"limits": &c.Limits, "log": &c.Log, "admin": &c.Admin,
+		"limits": &c.Limits, "log": &c.Log, "admin": &c.Admin, "enquiry": &c.Enquiry,
 	}
 	for _, name := range core {
 		prim, ok := raw[name]

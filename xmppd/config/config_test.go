@@ -99,8 +99,9 @@ func TestDefault(t *testing.T) {
 			OutboundQueue:          4_000_000,
 			OfflineMessages:        1000,
 		},
-		Log:   Log{Level: "info", Format: "text"},
-		Admin: Admin{},
+		Log:     Log{Level: "info", Format: "text"},
+		Admin:   Admin{},
+		Enquiry: Enquiry{GuestLoginsPerIP: 20, GuestLoginWindow: Duration{10 * time.Minute}},
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("Default() =\n%+v\nwant\n%+v", c, want)
@@ -205,8 +206,9 @@ domain = "rooms.example.com"
 			OutboundQueue:          1 << 20,
 			OfflineMessages:        50,
 		},
-		Log:   Log{Level: "debug", Format: "json"},
-		Admin: Admin{Socket: "/run/xmppd/admin.sock"},
+		Log:     Log{Level: "debug", Format: "json"},
+		Admin:   Admin{Socket: "/run/xmppd/admin.sock"},
+		Enquiry: Enquiry{GuestLoginsPerIP: 20, GuestLoginWindow: Duration{10 * time.Minute}},
 	}
 	got := *c
 	got.path, got.md, got.raw, got.sections = "", toml.MetaData{}, nil, nil
@@ -421,7 +423,7 @@ func TestLoadErrors(t *testing.T) {
 }
 
 func TestSectionErrors(t *testing.T) {
-	path := writeConfig(t, "[muc]\ndomain = 5\n[upload]\nexpire_after = \"30 days\"\n[sms]\nprovider_url = [1]\n[preview]\nenabled = 1\n[enquiry]\nstaff = \"a@b\"\n[messages]\nretraction_window = \"5m\"\n[[messages.x]]\n")
+	path := writeConfig(t, "[muc]\ndomain = 5\n[upload]\nexpire_after = \"30 days\"\n[sms]\nprovider_url = [1]\n[preview]\nenabled = 1\n[chat]\nstaff = \"a@b\"\n[messages]\nretraction_window = \"5m\"\n[[messages.x]]\n")
 	c, err := Load(path)
 	if err != nil {
 		t.Fatal(err)
@@ -443,10 +445,10 @@ func TestSectionErrors(t *testing.T) {
 		Enabled bool `toml:"enabled"`
 	}
 	wantErr(t, c.Section("preview", &preview), prefix+`preview.enabled: expected a boolean (true or false), got an integer`)
-	var enquiry struct {
+	var chat struct {
 		Staff []string `toml:"staff"`
 	}
-	wantErr(t, c.Section("enquiry", &enquiry), prefix+`enquiry.staff: expected an array, got a string`)
+	wantErr(t, c.Section("chat", &chat), prefix+`chat.staff: expected an array, got a string`)
 	var messages struct {
 		X string `toml:"x"`
 	}
@@ -493,6 +495,10 @@ func TestValidate(t *testing.T) {
 		{"relative public_url", func(c *Config) { c.HTTP.PublicURL = "localhost:5280" }, `http.public_url: "localhost:5280" is not an absolute http:// or https:// URL`},
 		{"ftp public_url", func(c *Config) { c.HTTP.PublicURL = "ftp://example.com" }, `http.public_url: "ftp://example.com" is not an absolute http:// or https:// URL`},
 		{"public_url query", func(c *Config) { c.HTTP.PublicURL = "https://example.com/?a=b" }, `http.public_url: "https://example.com/?a=b" must not have a query, fragment or user info`},
+		{"guest domain is the domain", func(c *Config) { c.Enquiry.GuestDomain = "localhost" }, `enquiry.guest_domain: "localhost" is the server's domain; guests need a domain of their own, e.g. "guest.localhost"`},
+		{"guest domain upper case", func(c *Config) { c.Enquiry.GuestDomain = "Guest.localhost" }, `enquiry.guest_domain: "Guest.localhost" must be lower case`},
+		{"no guest logins", func(c *Config) { c.Enquiry.GuestLoginsPerIP = 0 }, `enquiry.guest_logins_per_ip: must be at least 1, got 0`},
+		{"no guest window", func(c *Config) { c.Enquiry.GuestLoginWindow = Duration{} }, `enquiry.guest_login_window: must be longer than 0`},
 		{"few iterations", func(c *Config) { c.Auth.SCRAMIterations = 4095 }, `auth.scram_iterations: 4095 is below 4096, the minimum RFC 7677 allows`},
 		{"tiny stanzas", func(c *Config) { c.Limits.MaxStanzaSize = 9999 }, `limits.max_stanza_size: 9999B is below 10000 bytes, the minimum RFC 6120 §13.12 requires servers to accept`},
 		{"negative read_rate", func(c *Config) { c.Limits.ReadRate = -1 }, `limits.read_rate: must not be negative (0 means unlimited)`},

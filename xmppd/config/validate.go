@@ -66,6 +66,10 @@ func (c *Config) Validate() error {
 		return c.Errorf("http.public_url", "%v", err)
 	}
 
+	if err := c.validEnquiry(); err != nil {
+		return err
+	}
+
 	if c.Auth.SCRAMIterations < 4096 {
 		return c.Errorf("auth.scram_iterations", "%d is below 4096, the minimum RFC 7677 allows", c.Auth.SCRAMIterations)
 	}
@@ -161,6 +165,27 @@ func validDomain(d string) error {
 				return fmt.Errorf("%q is not a domain name: %q is not allowed", d, r)
 			}
 		}
+	}
+	return nil
+}
+
+// validEnquiry checks the guest host: a domain of its own, since guests
+// must never share a JID space with accounts.
+func (c *Config) validEnquiry() error {
+	e := &c.Enquiry
+	if e.GuestDomain != "" {
+		if err := validDomain(e.GuestDomain); err != nil {
+			return c.Errorf("enquiry.guest_domain", "%v", err)
+		}
+		if e.GuestDomain == c.Domain {
+			return c.Errorf("enquiry.guest_domain", "%q is the server's domain; guests need a domain of their own, e.g. \"guest.%s\"", e.GuestDomain, c.Domain)
+		}
+	}
+	if e.GuestLoginsPerIP < 1 {
+		return c.Errorf("enquiry.guest_logins_per_ip", "must be at least 1, got %d", e.GuestLoginsPerIP)
+	}
+	if e.GuestLoginWindow.Duration <= 0 {
+		return c.Errorf("enquiry.guest_login_window", "must be longer than 0")
 	}
 	return nil
 }

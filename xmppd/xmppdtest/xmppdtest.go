@@ -146,6 +146,9 @@ type DialOptions struct {
 	// answer is in Client.ResumeAnswer. After <failed/> the client binds
 	// Resource on the same stream, as a real client would.
 	Resume *SMResume
+	// Domain is the stream's 'to' (default: the server's domain), e.g. the
+	// guest domain with Mechanisms = sasl.Anonymous and no user.
+	Domain string
 }
 
 // SMResume is what a client resuming a XEP-0198 session sends.
@@ -174,7 +177,11 @@ func (s *Server) Dial(t testing.TB, user, password string, o DialOptions) (*Clie
 	if o.DirectTLS {
 		addr = s.DirectTLSAddr().String()
 	}
-	return DialAddr(t, addr, s.Domain(), user, password, o)
+	domain := s.Domain()
+	if o.Domain != "" {
+		domain = o.Domain
+	}
+	return DialAddr(t, addr, domain, user, password, o)
 }
 
 // DialAddr logs in to any server at addr (e.g. the built binary in
@@ -193,16 +200,8 @@ func DialAddr(t testing.TB, addr, domain, user, password string, o DialOptions) 
 	} else {
 		features = append(features, xmpp.StartTLS(tlsCfg))
 	}
-	mechs := o.Mechanisms
-	if len(mechs) == 0 {
-		mechs = []sasl.Mechanism{sasl.ScramSha256}
-	}
 	var answer *wire.Element
-	if o.Resume != nil {
-		features = append(features, xmpp.SASL("", password, mechs...), smResume(o, &answer))
-	} else {
-		features = append(features, xmpp.SASL("", password, mechs...), bindResource(o.Resource))
-	}
+	features = append(features, authFeatures(o, password, &answer)...)
 	origin, err := jid.New(user, domain, o.Resource)
 	if err != nil {
 		return nil, err
@@ -214,6 +213,23 @@ func DialAddr(t testing.TB, addr, domain, user, password string, o DialOptions) 
 		raw.Close()
 		return nil, err
 	}
+	return newClient(t, sess, raw, answer, o), nil
+}
+
+// authFeatures are the client's SASL and bind (or resume) features.
+func authFeatures(o DialOptions, password string, answer **wire.Element) []xmpp.StreamFeature {
+	mechs := o.Mechanisms
+	if len(mechs) == 0 {
+		mechs = []sasl.Mechanism{sasl.ScramSha256}
+	}
+	if o.Resume != nil {
+		return []xmpp.StreamFeature{xmpp.SASL("", password, mechs...), smResume(o, answer)}
+	}
+	return []xmpp.StreamFeature{xmpp.SASL("", password, mechs...), bindResource(o.Resource)}
+}
+
+// newClient starts reading a negotiated session.
+func newClient(t testing.TB, sess *xmpp.Session, raw net.Conn, answer *wire.Element, o DialOptions) *Client {
 	c := &Client{t: t, Session: sess, JID: sess.LocalAddr(), in: make(chan *wire.Element, 256), errc: make(chan error, 1), raw: raw, ResumeAnswer: answer}
 	if answer != nil && answer.Name == "resumed" {
 		c.smOn.Store(true)
@@ -221,7 +237,7 @@ func DialAddr(t testing.TB, addr, domain, user, password string, o DialOptions) 
 	}
 	go c.readLoop()
 	t.Cleanup(func() { _ = sess.Close(); _ = sess.Conn().Close() })
-	return c, nil
+	return c
 }
 
 // bindResource is a client-side bind that sends the wanted resource
