@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs the whole xmppd test suite. On a fresh Debian machine it first
 # installs the real XMPP clients the interop tests drive (slixmpp,
-# go-sendxmpp, xmpp.js on node); with CI=true a missing client fails the suite instead of
-# skipping its test.
+# go-sendxmpp, xmpp.js on node) and the browser the web chat page is tested
+# in (Debian's chromium, driven over CDP: no browser download); with CI=true
+# a missing client fails the suite instead of skipping its test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,6 +12,7 @@ need=()
 command -v go-sendxmpp >/dev/null 2>&1 || need+=(go-sendxmpp)
 command -v node >/dev/null 2>&1 || need+=(nodejs)
 command -v npm >/dev/null 2>&1 || need+=(npm)
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "installing test clients: ${need[*]}"

@@ -321,6 +321,14 @@ func (srv *Server) SendRaw(to JID, b []byte) {
 		}
 		return
 	}
+	if to.Local == "" {
+		// To the server itself: a component's answer to the server's own
+		// request (SendIQ); nothing else is addressed to it this way.
+		if st, err := wire.ParseStanza(b); err == nil && st.Name == "iq" && (st.Type == "result" || st.Type == "error") {
+			srv.pending.resolveID(st)
+		}
+		return
+	}
 	for _, s := range srv.sessions.sessions(to) {
 		s.Send(b)
 	}

@@ -24,6 +24,7 @@ import (
 	"github.com/xmppd/xmppd/extensions/upload"
 	"github.com/xmppd/xmppd/extensions/vcard"
 	"github.com/xmppd/xmppd/extensions/version"
+	"github.com/xmppd/xmppd/extensions/webchat"
 	"github.com/xmppd/xmppd/xmppd"
 )
 
@@ -50,5 +51,6 @@ func All() []xmppd.Extension {
 		preview.New(),
 		shortcuts.New(),
 		sms.New(),
+		webchat.New(),
 	}
 }

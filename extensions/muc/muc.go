@@ -260,6 +260,12 @@ func (e *Extension) Register(r *xmppd.Registrar) error {
 	if c.Domain == "" {
 		c.Domain = "conference." + r.Domain()
 	}
+	if e.Desk.Staff == nil && e.Desk.Destination == (Destination{}) {
+		// [enquiry] is a core section (the guest host lives there).
+		q := r.Server().Config().Enquiry
+		e.Desk = EnquiryDesk{Staff: q.Staff, SpaceRoom: q.SpaceRoom,
+			Destination: Destination{Name: q.Destination, Type: q.DestinationType, Endpoint: q.DestinationEndpoint}}
+	}
 	d, err := xmppd.ParseJID(c.Domain)
 	if err != nil || d.Local != "" || d.Resource != "" {
 		return fmt.Errorf("muc.domain: %q is not a domain name", c.Domain)

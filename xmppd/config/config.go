@@ -35,7 +35,9 @@
 //	[log]    level = "info", format = "text"
 //	[admin]  socket = ""
 //	[enquiry] guest_domain = "", guest_logins_per_ip = 20,
-//	         guest_login_window = "10m"
+//	         guest_login_window = "10m", staff = [], space_room = "",
+//	         destination = "Support", destination_type = "",
+//	         destination_endpoint = ""
 //
 // Relative paths (data_dir, tls.cert_file, admin.socket) are relative to the
 // working directory, like the default "./xmppd.toml" itself.
@@ -131,6 +133,17 @@ type Enquiry struct {
 	// GuestLoginWindow; more are refused with policy-violation.
 	GuestLoginsPerIP int      `toml:"guest_logins_per_ip"`
 	GuestLoginWindow Duration `toml:"guest_login_window"`
+	// Staff are the bare JIDs that own, and are invited to, every new
+	// enquiry room a web visitor starts.
+	Staff []string `toml:"staff"`
+	// SpaceRoom is a space room whose members are invited too; "" none.
+	SpaceRoom string `toml:"space_room"`
+	// Destination names where enquiries go, recorded in each enquiry's
+	// context with its type and endpoint (e.g. "Support", "team",
+	// "support@localhost").
+	Destination         string `toml:"destination"`
+	DestinationType     string `toml:"destination_type"`
+	DestinationEndpoint string `toml:"destination_endpoint"`
 }
 
 // Auth configures SASL (RFC 6120 §6).
@@ -214,7 +227,7 @@ func Default() *Config {
 			OfflineMessages:        1000,
 		},
 		Log:     Log{Level: "info", Format: "text"},
-		Enquiry: Enquiry{GuestLoginsPerIP: 20, GuestLoginWindow: Duration{10 * time.Minute}},
+		Enquiry: Enquiry{GuestLoginsPerIP: 20, GuestLoginWindow: Duration{10 * time.Minute}, Staff: []string{}, Destination: "Support"},
 	}
 }
 

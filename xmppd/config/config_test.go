@@ -101,7 +101,7 @@ func TestDefault(t *testing.T) {
 		},
 		Log:     Log{Level: "info", Format: "text"},
 		Admin:   Admin{},
-		Enquiry: Enquiry{GuestLoginsPerIP: 20, GuestLoginWindow: Duration{10 * time.Minute}},
+		Enquiry: Enquiry{GuestLoginsPerIP: 20, GuestLoginWindow: Duration{10 * time.Minute}, Staff: []string{}, Destination: "Support"},
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("Default() =\n%+v\nwant\n%+v", c, want)
@@ -208,7 +208,7 @@ domain = "rooms.example.com"
 		},
 		Log:     Log{Level: "debug", Format: "json"},
 		Admin:   Admin{Socket: "/run/xmppd/admin.sock"},
-		Enquiry: Enquiry{GuestLoginsPerIP: 20, GuestLoginWindow: Duration{10 * time.Minute}},
+		Enquiry: Enquiry{GuestLoginsPerIP: 20, GuestLoginWindow: Duration{10 * time.Minute}, Staff: []string{}, Destination: "Support"},
 	}
 	got := *c
 	got.path, got.md, got.raw, got.sections = "", toml.MetaData{}, nil, nil
@@ -499,6 +499,8 @@ func TestValidate(t *testing.T) {
 		{"guest domain upper case", func(c *Config) { c.Enquiry.GuestDomain = "Guest.localhost" }, `enquiry.guest_domain: "Guest.localhost" must be lower case`},
 		{"no guest logins", func(c *Config) { c.Enquiry.GuestLoginsPerIP = 0 }, `enquiry.guest_logins_per_ip: must be at least 1, got 0`},
 		{"no guest window", func(c *Config) { c.Enquiry.GuestLoginWindow = Duration{} }, `enquiry.guest_login_window: must be longer than 0`},
+		{"staff not a bare JID", func(c *Config) { c.Enquiry.Staff = []string{"alice@localhost", "bob@localhost/phone"} }, `enquiry.staff: "bob@localhost/phone" is not a bare JID like "alice@localhost"`},
+		{"staff without local part", func(c *Config) { c.Enquiry.Staff = []string{"localhost"} }, `enquiry.staff: "localhost" is not a bare JID like "alice@localhost"`},
 		{"few iterations", func(c *Config) { c.Auth.SCRAMIterations = 4095 }, `auth.scram_iterations: 4095 is below 4096, the minimum RFC 7677 allows`},
 		{"tiny stanzas", func(c *Config) { c.Limits.MaxStanzaSize = 9999 }, `limits.max_stanza_size: 9999B is below 10000 bytes, the minimum RFC 6120 §13.12 requires servers to accept`},
 		{"negative read_rate", func(c *Config) { c.Limits.ReadRate = -1 }, `limits.read_rate: must not be negative (0 means unlimited)`},

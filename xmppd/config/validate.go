@@ -187,6 +187,12 @@ func (c *Config) validEnquiry() error {
 	if e.GuestLoginWindow.Duration <= 0 {
 		return c.Errorf("enquiry.guest_login_window", "must be longer than 0")
 	}
+	for _, j := range e.Staff {
+		local, domain, ok := strings.Cut(j, "@")
+		if !ok || local == "" || strings.Contains(domain, "/") || validDomain(domain) != nil {
+			return c.Errorf("enquiry.staff", "%q is not a bare JID like \"alice@%s\"", j, c.Domain)
+		}
+	}
 	return nil
 }
 
