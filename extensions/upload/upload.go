@@ -79,6 +79,10 @@
 // KV "upload/secret" (the HMAC key). Files: <data_dir>/uploads/<id> and
 // <id>.thumb.
 //
+// Guests (web visitors on [enquiry] guest_domain) may request slots too;
+// their files stay when their session ends (the enquiry room's archive
+// links to them) and expire like any other.
+//
 // Hooks: AccountDeleted, MessageOut (PriorityRewrite), MessageRetracted.
 // Admin commands: upload.usage (jid: one user, or everyone with uploads),
 // upload.delete (file: an id or a URL).
@@ -238,6 +242,8 @@ func (e *Extension) Register(r *xmppd.Registrar) error {
 	if err := r.HandleDomain(e.domain, e); err != nil {
 		return err
 	}
+	// Web visitors (guests) share files in their enquiry room.
+	r.OpenToGuests(e.domain)
 	if err := r.HandleHTTP("PUT /upload/{id}/{name}", putHandler{e}); err != nil {
 		return err
 	}
@@ -383,8 +389,8 @@ func (e *Extension) discoInfo(q *wire.Element) (*wire.Element, error) {
 
 // requestSlot answers a slot request (XEP-0363 §4, §5).
 func (e *Extension) requestSlot(p *xmppd.Packet, q *wire.Element) (*wire.Element, error) {
-	if !e.srv.IsLocal(p.From) || p.From.Local == "" {
-		return nil, xmppd.StanzaError(stanza.Auth, stanza.Forbidden, "only users of "+e.srv.Domain()+" may upload")
+	if (!e.srv.IsLocal(p.From) && !e.srv.IsGuest(p.From)) || p.From.Local == "" {
+		return nil, xmppd.StanzaError(stanza.Auth, stanza.Forbidden, "only users of "+e.srv.Domain()+" and its web visitors may upload")
 	}
 	name := q.Attr("filename")
 	if strings.TrimSpace(name) == "" || len(name) > 1024 {
@@ -537,8 +543,13 @@ func slug(name string) string {
 	return s
 }
 
-// accountDeleted drops the account's files.
+// accountDeleted drops the account's files. A web visitor's (a guest's,
+// whose JID goes when its session ends) stay until they expire: their
+// links live on in the enquiry room's archive.
 func (e *Extension) accountDeleted(j xmppd.JID) xmppd.Verdict {
+	if e.srv.IsGuest(j) {
+		return xmppd.Pass
+	}
 	owner := j.Bare().String()
 	var ids []string
 	if err := e.db.Map(storeOwned).All(owner, func(id string, _ []byte) error {

@@ -1,16 +1,21 @@
 package webchat_test
 
 import (
+	"bytes"
 	"context"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
 	"github.com/xmppd/xmppd/extensions/muc"
+	"github.com/xmppd/xmppd/extensions/upload"
 	"github.com/xmppd/xmppd/extensions/webchat"
 	"github.com/xmppd/xmppd/xmppd/config"
 	"github.com/xmppd/xmppd/xmppd/wire"
@@ -52,7 +57,7 @@ func TestVisitorChatsInARealBrowser(t *testing.T) {
 	browser := chromium(t)
 	httpAddr := freeAddr(t)
 	rooms := muc.New()
-	srv := xmppdtest.Start(t, xmppdtest.WithExtensions(rooms, webchat.New()), xmppdtest.WithConfig(func(c *config.Config) {
+	srv := xmppdtest.Start(t, xmppdtest.WithExtensions(rooms, upload.New(), webchat.New()), xmppdtest.WithConfig(func(c *config.Config) {
 		c.HTTP.Listen = httpAddr
 		c.HTTP.PublicURL = "http://" + httpAddr
 		c.Enquiry.GuestDomain = "guest.localhost"
@@ -133,5 +138,29 @@ func TestVisitorChatsInARealBrowser(t *testing.T) {
 	}
 	if !strings.Contains(log, "Alice: Yes, in two days.") || !strings.Contains(log, "Do you ship to Berlin?") {
 		t.Errorf("page log = %q", log)
+	}
+
+	// The visitor sends a file: the page uploads it (XEP-0363) and posts
+	// its URL; staff download the same bytes.
+	content := []byte("order #4711\nqty 3\n")
+	path := filepath.Join(t.TempDir(), "order.txt")
+	if err := os.WriteFile(path, content, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := chromedp.Do(ctx, chromedp.SetUploadFiles(chromedp.ID("file"), []string{path})); err != nil {
+		t.Fatal(err)
+	}
+	shared := alice.Expect("the visitor's file", func(el *wire.Element) bool {
+		return el.Name == "message" && el.Child("x", "jabber:x:oob") != nil
+	})
+	url := shared.Child("x", "jabber:x:oob").ChildText("url", "")
+	res, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	got, _ := io.ReadAll(res.Body)
+	if res.StatusCode != http.StatusOK || !bytes.Equal(got, content) {
+		t.Errorf("GET %s: %d %q, want the uploaded bytes", url, res.StatusCode, got)
 	}
 }

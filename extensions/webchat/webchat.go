@@ -18,9 +18,11 @@
 // Content-Security-Policy that allows only this server's scripts, styles
 // and WebSocket. With [enquiry] guest_domain empty the page answers 404.
 //
-// The MUC service's domain is found once, on the first request, by asking
-// each component of the server for its disco#info (identity
-// conference/text), so it follows [muc] domain without reading it.
+// The rooms service's and the upload service's domains are found on the
+// first request by asking each component of the server for its disco#info
+// (identities conference/text and store/file), so they follow [muc] domain
+// and [upload] domain without reading them. With an upload service the
+// visitor may send files (XEP-0363 slot, PUT, the URL in the room).
 package webchat
 
 import (
@@ -58,8 +60,8 @@ type Extension struct {
 	srv *xmppd.Server
 	log *slog.Logger
 
-	mucOnce   sync.Mutex
-	mucDomain string
+	servicesMu sync.Mutex
+	services   map[string]string // "category/type" → component domain
 }
 
 // New returns the extension.
@@ -88,9 +90,10 @@ func (e *Extension) Register(r *xmppd.Registrar) error {
 
 // pageConfig is what the page's script needs, as JSON in the page.
 type pageConfig struct {
-	WebSocket   string `json:"websocket"`
-	GuestDomain string `json:"guest_domain"`
-	MUCDomain   string `json:"muc_domain"`
+	WebSocket    string `json:"websocket"`
+	GuestDomain  string `json:"guest_domain"`
+	MUCDomain    string `json:"muc_domain"`
+	UploadDomain string `json:"upload_domain,omitempty"` // "": no file sharing
 }
 
 func (e *Extension) servePage(w http.ResponseWriter, r *http.Request) {
@@ -98,19 +101,19 @@ func (e *Extension) servePage(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "web chat is off on this server ([enquiry] guest_domain is empty)", http.StatusNotFound)
 		return
 	}
-	muc := e.mucService(r.Context())
+	muc := e.service(r.Context(), "conference/text")
 	if muc == "" {
 		http.Error(w, "web chat is unavailable: this server runs no group chat service", http.StatusServiceUnavailable)
 		return
 	}
-	ws, origin := e.webSocketURL()
-	securityHeaders(w, origin)
+	ws, origins := e.webSocketURL()
+	securityHeaders(w, origins)
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
 	err := page.Execute(w, struct {
 		Title, Script, Style string
 		Config               pageConfig
-	}{Title, "/chat/chat.js", "/chat/chat.css", pageConfig{ws, e.GuestDomain, muc}})
+	}{Title, "/chat/chat.js", "/chat/chat.css", pageConfig{ws, e.GuestDomain, muc, e.service(r.Context(), "store/file")}})
 	if err != nil {
 		e.log.Debug("writing the web chat page failed", "err", err)
 	}
@@ -122,8 +125,8 @@ func (e *Extension) serveAsset(name, ctype string) http.HandlerFunc {
 		panic(err) // embedded at build time: cannot be missing
 	}
 	return func(w http.ResponseWriter, r *http.Request) {
-		_, origin := e.webSocketURL()
-		securityHeaders(w, origin)
+		_, origins := e.webSocketURL()
+		securityHeaders(w, origins)
 		w.Header().Set("Content-Type", ctype)
 		w.Header().Set("Cache-Control", "public, max-age=300")
 		_, _ = w.Write(body)
@@ -131,38 +134,46 @@ func (e *Extension) serveAsset(name, ctype string) http.HandlerFunc {
 }
 
 // securityHeaders lets the page load only this server's script and style
-// and talk only to its WebSocket; it may be framed by a customer's site.
-func securityHeaders(w http.ResponseWriter, wsOrigin string) {
+// and talk only to its WebSocket and upload service (origins); it may be
+// framed by a customer's site.
+func securityHeaders(w http.ResponseWriter, origins string) {
 	w.Header().Set("Content-Security-Policy",
-		"default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self' "+wsOrigin+"; img-src 'self'; form-action 'none'; base-uri 'none'")
+		"default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self' "+origins+"; img-src 'self'; form-action 'none'; base-uri 'none'")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.Header().Set("Referrer-Policy", "no-referrer")
 }
 
-// webSocketURL is the RFC 7395 endpoint under [http] public_url, and its
-// origin for the Content-Security-Policy.
+// webSocketURL is the RFC 7395 endpoint under [http] public_url, and the
+// origins the page talks to for the Content-Security-Policy (the
+// WebSocket's and public_url's, where uploads go).
 func (e *Extension) webSocketURL() (string, string) {
 	u, err := url.Parse(e.srv.Config().HTTP.PublicURL)
 	if err != nil || u.Host == "" {
 		return "/xmpp-websocket", ""
 	}
+	public := u.Scheme + "://" + u.Host
 	if u.Scheme == "https" {
 		u.Scheme = "wss"
 	} else {
 		u.Scheme = "ws"
 	}
 	origin := u.Scheme + "://" + u.Host
-	return origin + strings.TrimSuffix(u.Path, "/") + "/xmpp-websocket", origin
+	return origin + strings.TrimSuffix(u.Path, "/") + "/xmpp-websocket", origin + " " + public
 }
 
-// mucService finds the group chat service among the server's components
-// (disco#info identity conference/text), once.
-func (e *Extension) mucService(ctx context.Context) string {
-	e.mucOnce.Lock()
-	defer e.mucOnce.Unlock()
-	if e.mucDomain != "" {
-		return e.mucDomain
+// service finds the component whose disco#info has the identity
+// "category/type" (conference/text: the rooms service; store/file: the
+// upload service), asking each component once until found.
+func (e *Extension) service(ctx context.Context, identity string) string {
+	e.servicesMu.Lock()
+	defer e.servicesMu.Unlock()
+	if d, ok := e.services[identity]; ok {
+		return d
 	}
+	if e.services == nil {
+		e.services = map[string]string{}
+	}
+	category, typ, _ := strings.Cut(identity, "/")
 	server := xmppd.JID{Domain: e.srv.Domain()}
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
@@ -180,11 +191,12 @@ func (e *Extension) mucService(ctx context.Context) string {
 			continue
 		}
 		for _, id := range q.ChildrenNamed("identity", nsDiscoInfo) {
-			if id.Attr("category") == "conference" && id.Attr("type") == "text" {
-				e.mucDomain = d
+			if id.Attr("category") == category && id.Attr("type") == typ {
+				e.services[identity] = d
 				return d
 			}
 		}
 	}
+	e.services[identity] = "" // the components are fixed at start
 	return ""
 }

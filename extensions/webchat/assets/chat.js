@@ -11,6 +11,8 @@ const NS = {
   muc: "http://jabber.org/protocol/muc",
   data: "jabber:x:data",
   enquiry: "urn:xmppd:enquiry:0",
+  upload: "urn:xmpp:http:upload:0",
+  oob: "jabber:x:oob",
 };
 
 const cfg = JSON.parse(document.getElementById("xmppd-config").textContent);
@@ -73,6 +75,20 @@ class Stream {
 }
 
 function status(text) { $("status").textContent = text; }
+
+// upload puts a file on the server's upload service (XEP-0363) and
+// returns its download URL.
+async function upload(s, file) {
+  const type = file.type || "application/octet-stream";
+  const res = await s.iq("get", cfg.upload_domain,
+    `<request xmlns='${NS.upload}' filename='${esc(file.name)}' size='${file.size}' content-type='${esc(type)}'/>`);
+  const put = res.getElementsByTagName("put")[0];
+  const headers = { "Content-Type": type };
+  for (const h of put.getElementsByTagName("header")) headers[h.getAttribute("name")] = h.textContent;
+  const r = await fetch(put.getAttribute("url"), { method: "PUT", body: file, headers });
+  if (!r.ok) throw new Error(`the upload failed (${r.status})`);
+  return res.getElementsByTagName("get")[0].getAttribute("url");
+}
 
 function show(who, body, mine) {
   const p = document.createElement("p");
@@ -162,6 +178,22 @@ async function start(ev) {
       const text = $("reply").value.trim();
       if (text) { say(text); $("reply").value = ""; }
     });
+    if (cfg.upload_domain) {
+      $("attach").hidden = false;
+      $("file").addEventListener("change", async () => {
+        for (const f of $("file").files) {
+          try {
+            status(`Sending ${f.name}…`);
+            const url = await upload(s, f);
+            s.send(`<message xmlns='${NS.client}' type='groupchat' to='${esc(room)}' id='${s.id()}'><body>${esc(url)}</body><x xmlns='${NS.oob}'><url>${esc(url)}</url></x></message>`);
+            status(`Sent ${f.name}.`);
+          } catch (err) {
+            status(`Sorry, ${f.name} was not sent: ${err.message}`);
+          }
+        }
+        $("file").value = "";
+      });
+    }
     window.xmppdChat = { me, room };
   } catch (err) {
     status("Sorry: " + err.message);
