@@ -29,6 +29,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -70,6 +71,7 @@ type DB struct {
 	path    string
 	version int
 	writes  atomic.Uint64 // write transactions requested (WriteTransactions)
+	idAts   sync.Map      // archive name -> func(time.Time) string (TimeOrderedIDs)
 }
 
 var (
@@ -87,6 +89,9 @@ var migrations = []func(tx *bolt.Tx) error{
 		_, err := tx.CreateBucketIfNotExists(metaBucket)
 		return err
 	},
+	// 2: an archive owner's indexes become keys of its bucket instead of
+	// sub-buckets (archive.go), so an append writes fewer pages.
+	migrateArchivesV2,
 }
 
 // Open opens (creating if needed, unless opt.ReadOnly) the store file at
@@ -245,7 +250,7 @@ func (db *DB) SchemaVersion() int { return db.version }
 // would deadlock waiting for the transaction fn is in.
 func (db *DB) Update(fn func(tx *Tx) error) error {
 	db.writes.Add(1)
-	return db.bolt.Update(func(btx *bolt.Tx) error { return fn(&Tx{btx}) })
+	return db.bolt.Update(func(btx *bolt.Tx) error { return fn(&Tx{btx, db}) })
 }
 
 // Batch runs fn in a group-committed read-write transaction, like the
@@ -260,7 +265,7 @@ func (db *DB) Update(fn func(tx *Tx) error) error {
 // (counters, caches, messages sent) belong after Batch returned nil, or
 // must be idempotent. Inside fn use only tx, as for Update.
 func (db *DB) Batch(fn func(tx *Tx) error) error {
-	return db.batch(func(btx *bolt.Tx) error { return fn(&Tx{btx}) })
+	return db.batch(func(btx *bolt.Tx) error { return fn(&Tx{btx, db}) })
 }
 
 // WriteTransactions is the number of write transactions requested so far
@@ -272,12 +277,15 @@ func (db *DB) WriteTransactions() uint64 { return db.writes.Load() }
 // snapshot. Inside fn use only tx, and keep fn short: a long read
 // transaction can stall writers that need to grow the file.
 func (db *DB) View(fn func(tx *Tx) error) error {
-	return db.bolt.View(func(btx *bolt.Tx) error { return fn(&Tx{btx}) })
+	return db.bolt.View(func(btx *bolt.Tx) error { return fn(&Tx{btx, db}) })
 }
 
 // Tx is a transaction spanning any number of stores. It is only valid
 // inside the Update or View callback that received it.
-type Tx struct{ btx *bolt.Tx }
+type Tx struct {
+	btx *bolt.Tx
+	db  *DB
+}
 
 // view runs a read-only transaction returning a value.
 func view[T any](db *DB, fn func(*bolt.Tx) (T, error)) (T, error) {
