@@ -793,8 +793,8 @@ func nextPrefix(p []byte) []byte {
 // --- Archive, one transaction per call ---
 
 // Append adds an entry and returns once it is on disk. Concurrent Appends
-// (and Puts) share one commit and one fsync (group commit); a lone Append
-// may wait up to ~2ms for company. A duplicate id is ErrExists.
+// (and Puts) share one commit and one fsync (group commit). A duplicate id
+// is ErrExists.
 func (a *Archive) Append(owner, id string, at time.Time, with string, value []byte) error {
 	return a.db.batch(func(tx *bolt.Tx) error { return a.tx(tx).Append(owner, id, at, with, value) })
 }

@@ -48,11 +48,6 @@ var ErrNotFound = errors.New("store: not found")
 // Options.LockTimeout is zero.
 const DefaultLockTimeout = time.Second
 
-// maxBatchDelay bounds how long a lone Put/Append waits for company before
-// its transaction commits. Batching turns N concurrent fsyncs into one; the
-// price is up to this much extra latency for a writer that is alone.
-const maxBatchDelay = 2 * time.Millisecond
-
 // Options configure Open.
 type Options struct {
 	// LockTimeout is how long Open waits for another process to release the
@@ -72,6 +67,7 @@ type DB struct {
 	version int
 	writes  atomic.Uint64 // write transactions requested (WriteTransactions)
 	idAts   sync.Map      // archive name -> func(time.Time) string (TimeOrderedIDs)
+	commits committer     // group commit (commit.go)
 }
 
 var (
@@ -115,7 +111,6 @@ func Open(path string, opt Options) (*DB, error) {
 		_ = bdb.Close()
 		return nil, fmt.Errorf("store: %s: %w", path, err)
 	}
-	bdb.MaxBatchDelay = maxBatchDelay
 	return db, nil
 }
 
@@ -254,8 +249,8 @@ func (db *DB) Update(fn func(tx *Tx) error) error {
 }
 
 // Batch runs fn in a group-committed read-write transaction, like the
-// store's own write methods: concurrent callers within ~2ms share one
-// commit and one fsync, and Batch returns once fn's changes are on disk
+// store's own write methods: callers that arrive while a commit runs
+// share the next commit and its fsync (commit.go), and Batch returns once fn's changes are on disk
 // (or with the error that kept them off it). fn's changes commit
 // atomically or not at all.
 //
@@ -296,15 +291,6 @@ func view[T any](db *DB, fn func(*bolt.Tx) (T, error)) (T, error) {
 		return err
 	})
 	return out, err
-}
-
-// batch runs fn in a group-committed write transaction (bolt.DB.Batch):
-// concurrent callers within maxBatchDelay share one commit and one fsync.
-// fn may run more than once (bbolt retries it alone if a batch fails), so
-// it must only touch the transaction and its own results.
-func (db *DB) batch(fn func(*bolt.Tx) error) error {
-	db.writes.Add(1)
-	return db.bolt.Batch(fn)
 }
 
 // update runs fn in a plain write transaction; used for bulk deletes,
