@@ -99,7 +99,9 @@ func (tx *Tx) Archive(name string) TxArchive {
 // archive keeps no time index (one leaf page less per append); start/end
 // filters become id bounds through idAt. Declare it before the archive is
 // first used (when an extension registers) and never withdraw it: entries
-// appended meanwhile would be missing from the time index.
+// appended meanwhile would be missing from the time index. Any program
+// that opens the file and filters the archive by time must declare it
+// too.
 func (db *DB) TimeOrderedIDs(name string, idAt func(time.Time) string) {
 	db.idAts.Store(name, idAt)
 }
