@@ -23,53 +23,108 @@ import (
 // archive, whose byte order is the archive order. The caller also promises
 // that this order agrees with the entries' times (a later id never has an
 // earlier time, give or take the odd microsecond between assigning an id
-// and appending it); time filters are served through a time index and that
-// promise. xmppd's stanza-ids (base32hex of microsecond time + counter +
-// random, xmppd/ids.go) have exactly this property, so the same id is the
-// XEP-0359 stanza-id, the MAM archive id and the RSM paging cursor.
+// and appending it). xmppd's stanza-ids (base32hex of microsecond time +
+// counter + random, xmppd/ids.go) have exactly this property, so the same
+// id is the XEP-0359 stanza-id, the MAM archive id and the RSM paging
+// cursor.
 //
 // Layout, inside the top-level bucket "archive:<name>", one nested bucket
-// per owner holding:
+// per owner holding every index as keys of that one bucket, so an append
+// writes few leaf pages (schema version 2; version 1 had a sub-bucket per
+// index, each with pages of its own):
 //
-//	i  id -> at (8 bytes, µs since the epoch, big-endian) | uvarint len(with) | with | value
-//	w  bare(with) 0x00 id -> with           (a 'with' query never reads others' messages)
-//	t  at (8 bytes) | id -> empty           (start/end become id bounds by one seek)
-//	c  bare(with) -> count (8 bytes)        (cheap RSM <count/> for a 'with' query)
-//	n  -> count of all entries (8 bytes, a key, not a bucket)
+//	i id            -> at (8 bytes, µs since the epoch, big-endian) | uvarint len(with) | with | value
+//	j               -> count of all entries (8 bytes)
+//	t at (8 bytes) id -> empty   (only in archives without TimeOrderedIDs)
+//	w bare 0x00 id  -> with      (a 'with' query never reads others' messages)
+//	w bare 0x01     -> count of entries with bare (8 bytes)
+//
+// Appends go to the end of the 'i' range and of one 'w' range, and each
+// counter sorts right after the range it counts, so it lives in the very
+// leaf page the append writes anyway: an append dirties two leaves (plus
+// their branch path), where version 1 dirtied five pages or more.
+//
+// Time filters (start/end) become id bounds: an archive declared with
+// TimeOrderedIDs (ids that encode their time, as xmppd's do) maps a time
+// to the smallest id of that time; any other keeps the time index 't' and
+// seeks it. Either way it is one seek, and the exact times are checked on
+// the entries themselves.
 //
 // bare(with) is the part of 'with' before the first '/', so a bare 'with'
 // in a query matches every resource and a full one matches exactly
-// (XEP-0313 §4.1.1). Every query walks one index with a cursor between two
-// bounds, forwards or (Reverse) backwards, so the last page of a huge
+// (XEP-0313 §4.1.1). Every query walks one key range with a cursor between
+// two bounds, forwards or (Reverse) backwards, so the last page of a huge
 // archive costs O(page size), not O(archive size).
 
 // ErrExists is returned by Append when the id is already in the archive.
 var ErrExists = errors.New("store: already exists")
 
-var (
-	archIDs   = []byte("i")
-	archWith  = []byte("w")
-	archTime  = []byte("t")
-	archCount = []byte("c")
-	archTotal = []byte("n")
+// Key prefixes inside an owner's bucket (see the layout above).
+const (
+	keyRecord  = 'i'
+	keyTime    = 't'
+	keyWith    = 'w'
+	withSep    = 0x00 // bare | withSep | id: an entry in the 'with' index
+	withCounts = 0x01 // bare | withCounts: its counter, after its entries
 )
+
+// keyTotal is the counter of all entries: "j" sorts after every "i" key,
+// next to the newest entries.
+var keyTotal = []byte("j")
+
+// idSlack bounds how far an entry's time may lie from the time its id
+// encodes (TimeOrderedIDs): an id is made a moment before or after the
+// time given to Append. Time bounds are widened by it and the entries'
+// own times decide.
+const idSlack = time.Second
 
 // Archive is a per-owner, id-ordered message archive (see above).
 type Archive struct {
 	db     *DB
+	name   string
 	bucket []byte
 }
 
 // Archive returns the archive store called name ("<package>/<store>").
-func (db *DB) Archive(name string) *Archive { return &Archive{db, bucketName("archive", name)} }
+func (db *DB) Archive(name string) *Archive { return &Archive{db, name, bucketName("archive", name)} }
 
 // Archive returns the archive store called name inside the transaction.
-func (tx *Tx) Archive(name string) TxArchive { return TxArchive{tx.btx, bucketName("archive", name)} }
+func (tx *Tx) Archive(name string) TxArchive {
+	return TxArchive{tx.btx, bucketName("archive", name), tx.db.idAt(name)}
+}
+
+// TimeOrderedIDs declares that the ids of the archive called name encode
+// their time: idAt(t) is the smallest id that can be made at time t, and
+// every entry's time lies within a second of its id's time. Such an
+// archive keeps no time index (one leaf page less per append); start/end
+// filters become id bounds through idAt. Declare it before the archive is
+// first used (when an extension registers) and never withdraw it: entries
+// appended meanwhile would be missing from the time index. Any program
+// that opens the file and filters the archive by time must declare it
+// too.
+func (db *DB) TimeOrderedIDs(name string, idAt func(time.Time) string) {
+	db.idAts.Store(name, idAt)
+}
+
+func (db *DB) idAt(name string) func(time.Time) string {
+	if db == nil {
+		return nil
+	}
+	if f, ok := db.idAts.Load(name); ok {
+		return f.(func(time.Time) string)
+	}
+	return nil
+}
 
 // TxArchive is an Archive inside a transaction.
 type TxArchive struct {
 	btx    *bolt.Tx
 	bucket []byte
+	idAt   func(time.Time) string // nil: the archive keeps a time index
+}
+
+func (a *Archive) tx(btx *bolt.Tx) TxArchive {
+	return TxArchive{btx, a.bucket, a.db.idAt(a.name)}
 }
 
 // ArchiveItem is one archived entry.
@@ -138,16 +193,26 @@ func bareOf(with string) string {
 // micros is t in µs since the epoch; times before 1970 count as 1970.
 func micros(t time.Time) uint64 { return uint64(max(t.UnixMicro(), 0)) }
 
+func recordKey(id string) []byte {
+	return append(append(make([]byte, 0, 1+len(id)), keyRecord), id...)
+}
+
 func timeKey(at time.Time, id string) []byte {
-	k := binary.BigEndian.AppendUint64(make([]byte, 0, 8+len(id)), micros(at))
+	k := append(make([]byte, 0, 9+len(id)), keyTime)
+	k = binary.BigEndian.AppendUint64(k, micros(at))
 	return append(k, id...)
 }
 
+// withKey is the 'with' index key of id; with id "" it is the prefix of
+// all of bare's entries.
 func withKey(bare, id string) []byte {
-	k := make([]byte, 0, len(bare)+1+len(id))
-	k = append(k, bare...)
-	k = append(k, 0)
+	k := make([]byte, 0, 2+len(bare)+len(id))
+	k = append(append(append(k, keyWith), bare...), withSep)
 	return append(k, id...)
+}
+
+func withCountKey(bare string) []byte {
+	return append(append(append(make([]byte, 0, 2+len(bare)), keyWith), bare...), withCounts)
 }
 
 func encodeRecord(at time.Time, with string, value []byte) []byte {
@@ -205,35 +270,30 @@ func (t TxArchive) Append(owner, id string, at time.Time, with string, value []b
 	if err != nil {
 		return opErr("append", t.bucket, owner, err)
 	}
-	var bs [3]*bolt.Bucket
-	for i, name := range [][]byte{archIDs, archWith, archTime} {
-		if bs[i], err = ob.CreateBucketIfNotExists(name); err != nil {
-			return opErr("append", t.bucket, owner, err)
-		}
-	}
-	ids, wi, ti := bs[0], bs[1], bs[2]
-	// Ids and times only grow: pack pages full instead of splitting them
-	// in half on every append.
-	ids.FillPercent, ti.FillPercent = 0.95, 0.95
-	if ids.Get([]byte(id)) != nil {
+	// Every range only grows at its end: pack pages full instead of
+	// splitting them in half on every append.
+	ob.FillPercent = 0.95
+	rk := recordKey(id)
+	if ob.Get(rk) != nil {
 		return opErr("append", t.bucket, owner+"/"+id, ErrExists)
-	}
-	cb, err := ob.CreateBucketIfNotExists(archCount)
-	if err != nil {
-		return opErr("append", t.bucket, owner, err)
 	}
 	bare := bareOf(with)
 	at = at.UTC()
 	for _, op := range []func() error{
-		func() error { return ids.Put([]byte(id), encodeRecord(at, with, value)) },
-		func() error { return wi.Put(withKey(bare, id), []byte(with)) },
-		func() error { return ti.Put(timeKey(at, id), nil) },
-		func() error { return addCount(ob, archTotal, 1) },
+		func() error { return ob.Put(rk, encodeRecord(at, with, value)) },
+		func() error { return addCount(ob, keyTotal, 1) },
+		func() error { return ob.Put(withKey(bare, id), []byte(with)) },
 		func() error {
 			if bare == "" {
 				return nil
 			}
-			return addCount(cb, []byte(bare), 1)
+			return addCount(ob, withCountKey(bare), 1)
+		},
+		func() error {
+			if t.idAt != nil {
+				return nil
+			}
+			return ob.Put(timeKey(at, id), nil)
 		},
 	} {
 		if err := op(); err != nil {
@@ -246,10 +306,8 @@ func (t TxArchive) Append(owner, id string, at time.Time, with string, value []b
 // Get returns one entry, or an error wrapping ErrNotFound.
 func (t TxArchive) Get(owner, id string) (ArchiveItem, error) {
 	if ob := t.owner(owner); ob != nil {
-		if ids := ob.Bucket(archIDs); ids != nil {
-			if rec := ids.Get([]byte(id)); rec != nil {
-				return itemOf(id, rec)
-			}
+		if rec := ob.Get(recordKey(id)); rec != nil {
+			return itemOf(id, rec)
 		}
 	}
 	return ArchiveItem{}, fmt.Errorf("%w: %s owner %q id %q", ErrNotFound, t.bucket, owner, id)
@@ -273,12 +331,12 @@ func (t TxArchive) Replace(owner, id string, value []byte) error {
 	if !t.btx.Writable() {
 		return opErr("replace", t.bucket, owner+"/"+id, berrors.ErrTxNotWritable)
 	}
-	ids := t.owner(owner).Bucket(archIDs)
-	return opErr("replace", t.bucket, owner+"/"+id, ids.Put([]byte(id), encodeRecord(item.At, item.With, value)))
+	ob := t.owner(owner)
+	return opErr("replace", t.bucket, owner+"/"+id, ob.Put(recordKey(id), encodeRecord(item.At, item.With, value)))
 }
 
 // Len returns the number of entries owner has (a counter, O(1)).
-func (t TxArchive) Len(owner string) (int, error) { return getCount(t.owner(owner), archTotal), nil }
+func (t TxArchive) Len(owner string) (int, error) { return getCount(t.owner(owner), keyTotal), nil }
 
 // DeleteOwner removes owner's whole archive; a missing owner is not an error.
 func (t TxArchive) DeleteOwner(owner string) error {
@@ -300,17 +358,34 @@ func (t TxArchive) deleteBefore(owner string, before time.Time, chunk int) (int,
 	if ob == nil || err != nil {
 		return 0, err
 	}
-	ti := ob.Bucket(archTime)
-	if ti == nil {
-		return 0, nil
-	}
-	limit := micros(before)
+	full := func(doomed []string) bool { return chunk > 0 && len(doomed) == chunk }
 	var doomed []string
-	c := ti.Cursor()
-	for k, _ := c.First(); k != nil && binary.BigEndian.Uint64(k) < limit; k, _ = c.Next() {
-		doomed = append(doomed, string(k[8:]))
-		if chunk > 0 && len(doomed) == chunk {
-			break
+	if t.idAt != nil {
+		// Entries in id order; ids up to idSlack past before may still
+		// hold older entries.
+		hi := bound{[]byte(t.idAt(before.Add(idSlack))), false}
+		_, err := walkRange(ob, []byte{keyRecord}, bound{}, hi, false, func(id, rec []byte) (bool, error) {
+			at, _, _, err := decodeRecord(rec)
+			if err != nil {
+				return false, opErr("delete before", t.bucket, owner+"/"+string(id), err)
+			}
+			if at.Before(before) {
+				doomed = append(doomed, string(id))
+			}
+			return !full(doomed), nil
+		})
+		if err != nil {
+			return 0, err
+		}
+	} else {
+		limit := micros(before)
+		prefix := []byte{keyTime}
+		c := ob.Cursor()
+		for k, _ := c.Seek(prefix); k != nil && k[0] == keyTime && len(k) >= 9 && binary.BigEndian.Uint64(k[1:]) < limit; k, _ = c.Next() {
+			doomed = append(doomed, string(k[9:]))
+			if full(doomed) {
+				break
+			}
 		}
 	}
 	return len(doomed), t.remove(owner, ob, doomed)
@@ -327,7 +402,7 @@ func (t TxArchive) trim(owner string, maxItems, chunk int) (int, error) {
 	if ob == nil || err != nil {
 		return 0, err
 	}
-	excess := getCount(ob, archTotal) - max(maxItems, 0)
+	excess := getCount(ob, keyTotal) - max(maxItems, 0)
 	if excess <= 0 {
 		return 0, nil
 	}
@@ -335,9 +410,9 @@ func (t TxArchive) trim(owner string, maxItems, chunk int) (int, error) {
 		excess = chunk
 	}
 	doomed := make([]string, 0, excess)
-	c := ob.Bucket(archIDs).Cursor()
-	for k, _ := c.First(); k != nil && len(doomed) < excess; k, _ = c.Next() {
-		doomed = append(doomed, string(k))
+	c := ob.Cursor()
+	for k, _ := c.Seek([]byte{keyRecord}); k != nil && k[0] == keyRecord && len(doomed) < excess; k, _ = c.Next() {
+		doomed = append(doomed, string(k[1:]))
 	}
 	return len(doomed), t.remove(owner, ob, doomed)
 }
@@ -346,11 +421,7 @@ func (t TxArchive) writableOwner(op, owner string) (*bolt.Bucket, error) {
 	if !t.btx.Writable() {
 		return nil, opErr(op, t.bucket, owner, berrors.ErrTxNotWritable)
 	}
-	ob := t.owner(owner)
-	if ob == nil || ob.Bucket(archIDs) == nil {
-		return nil, nil
-	}
-	return ob, nil
+	return t.owner(owner), nil
 }
 
 // remove deletes entries from every index and fixes the counters; an
@@ -359,10 +430,11 @@ func (t TxArchive) remove(owner string, ob *bolt.Bucket, doomed []string) error 
 	if len(doomed) == 0 {
 		return nil
 	}
-	ids, wi, ti, cb := ob.Bucket(archIDs), ob.Bucket(archWith), ob.Bucket(archTime), ob.Bucket(archCount)
 	perWith := map[string]int{}
+	removed := 0
 	for _, id := range doomed {
-		rec := ids.Get([]byte(id))
+		rk := recordKey(id)
+		rec := ob.Get(rk)
 		if rec == nil {
 			continue
 		}
@@ -371,27 +443,28 @@ func (t TxArchive) remove(owner string, ob *bolt.Bucket, doomed []string) error 
 			return opErr("delete", t.bucket, owner+"/"+id, err)
 		}
 		bare := bareOf(with)
-		for _, del := range []struct {
-			b *bolt.Bucket
-			k []byte
-		}{{ids, []byte(id)}, {wi, withKey(bare, id)}, {ti, timeKey(at, id)}} {
-			if err := del.b.Delete(del.k); err != nil {
+		// The time key goes too when there is none (TimeOrderedIDs): an
+		// archive migrated from version 1 still has them, and deleting a
+		// missing key writes nothing.
+		for _, k := range [][]byte{rk, withKey(bare, id), timeKey(at, id)} {
+			if err := ob.Delete(k); err != nil {
 				return opErr("delete", t.bucket, owner+"/"+id, err)
 			}
 		}
 		if bare != "" {
 			perWith[bare]--
 		}
-		if err := addCount(ob, archTotal, -1); err != nil {
-			return opErr("delete", t.bucket, owner, err)
-		}
+		removed++
+	}
+	if err := addCount(ob, keyTotal, -removed); err != nil {
+		return opErr("delete", t.bucket, owner, err)
 	}
 	for bare, d := range perWith {
-		if err := addCount(cb, []byte(bare), d); err != nil {
+		if err := addCount(ob, withCountKey(bare), d); err != nil {
 			return opErr("delete", t.bucket, owner, err)
 		}
 	}
-	if getCount(ob, archTotal) == 0 {
+	if getCount(ob, keyTotal) == 0 {
 		return opErr("delete", t.bucket, owner, deleteOwner(t.btx, t.btx.Bucket(t.bucket), owner))
 	}
 	return nil
@@ -463,15 +536,11 @@ func (hi bound) admitsBelow(id []byte) bool {
 func (t TxArchive) Query(owner string, q ArchiveQuery) (ArchiveResult, error) {
 	res := ArchiveResult{Count: -1}
 	ob := t.owner(owner)
-	var ids *bolt.Bucket
-	if ob != nil {
-		ids = ob.Bucket(archIDs)
-	}
 	notFound := func(id string) error {
 		return fmt.Errorf("%w: %s owner %q id %q", ErrNotFound, t.bucket, owner, id)
 	}
 	for _, id := range append([]string{q.AfterID, q.BeforeID}, q.IDs...) {
-		if id != "" && (ids == nil || ids.Get([]byte(id)) == nil) {
+		if id != "" && (ob == nil || ob.Get(recordKey(id)) == nil) {
 			return res, notFound(id)
 		}
 	}
@@ -479,7 +548,7 @@ func (t TxArchive) Query(owner string, q ArchiveQuery) (ArchiveResult, error) {
 		res.Complete, res.Count = true, 0
 		return res, nil
 	}
-	if ids == nil {
+	if ob == nil {
 		res.Complete, res.Count = true, 0
 		return res, nil
 	}
@@ -494,29 +563,43 @@ func (t TxArchive) Query(owner string, q ArchiveQuery) (ArchiveResult, error) {
 	}
 	bare, full := bareOf(q.With), strings.Contains(q.With, "/")
 	empty := false
-	if ti := ob.Bucket(archTime); ti != nil && (!q.Start.IsZero() || !q.End.IsZero()) {
-		c := ti.Cursor()
+	switch {
+	case q.Start.IsZero() && q.End.IsZero():
+	case t.idAt != nil:
+		// Widened by idSlack; match checks the entries' own times.
 		if !q.Start.IsZero() {
-			k, _ := c.Seek(binary.BigEndian.AppendUint64(nil, micros(q.Start)))
+			lo = tighterLo(lo, bound{[]byte(t.idAt(q.Start.Add(-idSlack))), true})
+		}
+		if !q.End.IsZero() {
+			hi = tighterHi(hi, bound{[]byte(t.idAt(q.End.Add(idSlack + time.Microsecond))), false})
+		}
+	default:
+		c := ob.Cursor()
+		tkey := func(at uint64) []byte { return binary.BigEndian.AppendUint64([]byte{keyTime}, at) }
+		isTime := func(k []byte) bool { return len(k) >= 9 && k[0] == keyTime }
+		if !q.Start.IsZero() {
+			k, _ := c.Seek(tkey(micros(q.Start)))
 			res.Scanned++
-			if k == nil {
+			if !isTime(k) {
 				empty = true
 			} else {
-				lo = tighterLo(lo, bound{slices.Clone(k[8:]), true})
+				lo = tighterLo(lo, bound{slices.Clone(k[9:]), true})
 			}
 		}
 		if !q.End.IsZero() && !empty {
-			k, _ := c.Seek(binary.BigEndian.AppendUint64(nil, micros(q.End)+1))
+			// The last time key at or before End: one back from the first
+			// key after it (or from the end of the bucket).
+			k, _ := c.Seek(tkey(micros(q.End) + 1))
 			if k == nil {
 				k, _ = c.Last()
 			} else {
 				k, _ = c.Prev()
 			}
 			res.Scanned++
-			if k == nil {
+			if !isTime(k) {
 				empty = true
 			} else {
-				hi = tighterHi(hi, bound{slices.Clone(k[8:]), true})
+				hi = tighterHi(hi, bound{slices.Clone(k[9:]), true})
 			}
 		}
 	}
@@ -552,9 +635,9 @@ func (t TxArchive) Query(owner string, q ArchiveQuery) (ArchiveResult, error) {
 	case q.IDs != nil:
 	case timeFiltered || full:
 	case q.With != "":
-		res.Count = getCount(ob.Bucket(archCount), []byte(bare))
+		res.Count = getCount(ob, withCountKey(bare))
 	default:
-		res.Count = getCount(ob, archTotal)
+		res.Count = getCount(ob, keyTotal)
 	}
 
 	collect := func(id []byte, rec []byte) (bool, error) {
@@ -580,7 +663,7 @@ func (t TxArchive) Query(owner string, q ArchiveQuery) (ArchiveResult, error) {
 		var all []ArchiveItem
 		for _, id := range want {
 			res.Scanned++
-			it, err := itemOf(id, ids.Get([]byte(id)))
+			it, err := itemOf(id, ob.Get(recordKey(id)))
 			if err != nil {
 				return res, err
 			}
@@ -601,24 +684,21 @@ func (t TxArchive) Query(owner string, q ArchiveQuery) (ArchiveResult, error) {
 		res.Items = all
 	default:
 		// Walk the 'with' index for a 'with' query, else the primary one.
-		var b *bolt.Bucket
-		var prefix []byte
+		prefix := []byte{keyRecord}
 		if q.With != "" {
-			b, prefix = ob.Bucket(archWith), withKey(bare, "")
-		} else {
-			b = ids
+			prefix = withKey(bare, "")
 		}
 		done := true
-		if b != nil {
+		{
 			var err error
-			done, err = walkRange(b, prefix, lo, hi, q.Reverse, func(id, v []byte) (bool, error) {
+			done, err = walkRange(ob, prefix, lo, hi, q.Reverse, func(id, v []byte) (bool, error) {
 				res.Scanned++
 				rec := v
 				if q.With != "" {
 					if full && string(v) != q.With {
 						return true, nil
 					}
-					rec = ids.Get(id)
+					rec = ob.Get(recordKey(string(id)))
 					if rec == nil {
 						return true, nil // index without entry: skip
 					}
@@ -715,36 +795,36 @@ func nextPrefix(p []byte) []byte {
 // --- Archive, one transaction per call ---
 
 // Append adds an entry and returns once it is on disk. Concurrent Appends
-// (and Puts) share one commit and one fsync (group commit); a lone Append
-// may wait up to ~2ms for company. A duplicate id is ErrExists.
+// (and Puts) share one commit and one fsync (group commit). A duplicate id
+// is ErrExists.
 func (a *Archive) Append(owner, id string, at time.Time, with string, value []byte) error {
-	return a.db.batch(func(tx *bolt.Tx) error { return TxArchive{tx, a.bucket}.Append(owner, id, at, with, value) })
+	return a.db.batch(func(tx *bolt.Tx) error { return a.tx(tx).Append(owner, id, at, with, value) })
 }
 
 // Get returns one entry, or an error wrapping ErrNotFound.
 func (a *Archive) Get(owner, id string) (ArchiveItem, error) {
-	return view(a.db, func(tx *bolt.Tx) (ArchiveItem, error) { return TxArchive{tx, a.bucket}.Get(owner, id) })
+	return view(a.db, func(tx *bolt.Tx) (ArchiveItem, error) { return a.tx(tx).Get(owner, id) })
 }
 
 // Query returns one page of owner's entries matching q, read from one
 // consistent snapshot.
 func (a *Archive) Query(owner string, q ArchiveQuery) (ArchiveResult, error) {
-	return view(a.db, func(tx *bolt.Tx) (ArchiveResult, error) { return TxArchive{tx, a.bucket}.Query(owner, q) })
+	return view(a.db, func(tx *bolt.Tx) (ArchiveResult, error) { return a.tx(tx).Query(owner, q) })
 }
 
 // Replace changes an entry's value, keeping id, time and 'with'.
 func (a *Archive) Replace(owner, id string, value []byte) error {
-	return a.db.batch(func(tx *bolt.Tx) error { return TxArchive{tx, a.bucket}.Replace(owner, id, value) })
+	return a.db.batch(func(tx *bolt.Tx) error { return a.tx(tx).Replace(owner, id, value) })
 }
 
 // Len returns the number of entries owner has.
 func (a *Archive) Len(owner string) (int, error) {
-	return view(a.db, func(tx *bolt.Tx) (int, error) { return TxArchive{tx, a.bucket}.Len(owner) })
+	return view(a.db, func(tx *bolt.Tx) (int, error) { return a.tx(tx).Len(owner) })
 }
 
 // DeleteOwner removes owner's whole archive in one transaction.
 func (a *Archive) DeleteOwner(owner string) error {
-	return a.db.update(func(tx *bolt.Tx) error { return TxArchive{tx, a.bucket}.DeleteOwner(owner) })
+	return a.db.update(func(tx *bolt.Tx) error { return a.tx(tx).DeleteOwner(owner) })
 }
 
 // deleteChunk bounds one retention transaction, so removing a million old
@@ -769,7 +849,7 @@ func (a *Archive) chunked(step func(TxArchive) (int, error)) (int, error) {
 		var n int
 		err := a.db.batch(func(tx *bolt.Tx) error {
 			var err error
-			n, err = step(TxArchive{tx, a.bucket})
+			n, err = step(a.tx(tx))
 			return err
 		})
 		total += n
@@ -784,4 +864,73 @@ func (a *Archive) chunked(step func(TxArchive) (int, error)) (int, error) {
 func (a *Archive) Owners(fn func(owner string) error) error {
 	return a.db.scan(func(tx *bolt.Tx) *bolt.Bucket { return tx.Bucket(a.bucket) }, nil,
 		func(k, _ []byte) error { return fn(string(k)) })
+}
+
+// migrateArchivesV2 converts every archive from the schema version 1
+// layout (per owner, sub-buckets i, w, t and c and the key n) to keys of
+// the owner's bucket (see the layout above). The time index is kept: an
+// archive without TimeOrderedIDs needs it, and one with them deletes its
+// time keys as entries expire.
+func migrateArchivesV2(tx *bolt.Tx) error {
+	var tops [][]byte
+	if err := tx.ForEach(func(name []byte, _ *bolt.Bucket) error {
+		if bytes.HasPrefix(name, []byte("archive:")) {
+			tops = append(tops, slices.Clone(name))
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	for _, name := range tops {
+		top := tx.Bucket(name)
+		var owners [][]byte
+		if err := top.ForEachBucket(func(k []byte) error {
+			owners = append(owners, slices.Clone(k))
+			return nil
+		}); err != nil {
+			return err
+		}
+		for _, owner := range owners {
+			if err := migrateOwnerV2(top.Bucket(owner)); err != nil {
+				return fmt.Errorf("%s owner %q: %w", name, owner, err)
+			}
+		}
+	}
+	return nil
+}
+
+func migrateOwnerV2(ob *bolt.Bucket) error {
+	ob.FillPercent = 0.95
+	for _, sub := range []struct {
+		name   string
+		newKey func(k []byte) []byte
+	}{
+		{"i", func(k []byte) []byte { return recordKey(string(k)) }},
+		{"w", func(k []byte) []byte { return append([]byte{keyWith}, k...) }},
+		{"t", func(k []byte) []byte { return append([]byte{keyTime}, k...) }},
+		{"c", func(k []byte) []byte { return withCountKey(string(k)) }},
+	} {
+		b := ob.Bucket([]byte(sub.name))
+		if b == nil {
+			continue
+		}
+		if err := b.ForEach(func(k, v []byte) error {
+			if v == nil {
+				return fmt.Errorf("unexpected bucket %q in index %s", k, sub.name)
+			}
+			return ob.Put(sub.newKey(k), slices.Clone(v))
+		}); err != nil {
+			return err
+		}
+		if err := ob.DeleteBucket([]byte(sub.name)); err != nil {
+			return err
+		}
+	}
+	if n := ob.Get([]byte("n")); n != nil {
+		if err := ob.Put(keyTotal, slices.Clone(n)); err != nil {
+			return err
+		}
+		return ob.Delete([]byte("n"))
+	}
+	return nil
 }

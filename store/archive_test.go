@@ -33,6 +33,34 @@ func fillArchive(t testing.TB, db *DB, name, owner string, n int) {
 	}
 }
 
+// archiveModes runs fn on a fresh store in which the archive name keeps a
+// time index, and on one in which it declares TimeOrderedIDs (archIDAt).
+func archiveModes(t *testing.T, name string, fn func(t *testing.T, db *DB)) {
+	for _, timed := range []bool{false, true} {
+		mode := "time index"
+		if timed {
+			mode = "time-ordered ids"
+		}
+		t.Run(mode, func(t *testing.T) {
+			db := tempDB(t)
+			if timed {
+				db.TimeOrderedIDs(name, archIDAt)
+			}
+			fn(t, db)
+		})
+	}
+}
+
+// archIDAt maps a time to the smallest archID of an entry at or after it
+// (fillArchive puts entry i at archBase + i s).
+func archIDAt(t time.Time) string {
+	d := t.Sub(archBase)
+	if d <= 0 {
+		return archID(0)
+	}
+	return archID(int((d + time.Second - 1) / time.Second))
+}
+
 func ids(items []ArchiveItem) []string {
 	out := make([]string, len(items))
 	for i, it := range items {
@@ -83,8 +111,9 @@ func TestArchiveAppendGetReplace(t *testing.T) {
 	}
 }
 
-func TestArchiveQuery(t *testing.T) {
-	db := tempDB(t)
+func TestArchiveQuery(t *testing.T) { archiveModes(t, "mam/q", testArchiveQuery) }
+
+func testArchiveQuery(t *testing.T, db *DB) {
 	fillArchive(t, db, "mam/q", "alice@x", 30)
 	a := db.Archive("mam/q")
 	sec := func(i int) time.Time { return archBase.Add(time.Duration(i) * time.Second) }
@@ -170,7 +199,10 @@ func idx(id string) int {
 }
 
 func TestArchivePagingWalksEverythingOnce(t *testing.T) {
-	db := tempDB(t)
+	archiveModes(t, "mam/p", testArchivePagingWalksEverythingOnce)
+}
+
+func testArchivePagingWalksEverythingOnce(t *testing.T, db *DB) {
 	fillArchive(t, db, "mam/p", "alice@x", 95)
 	a := db.Archive("mam/p")
 	for _, with := range []string{"", "bob@x", "bob@x/phone"} {
@@ -208,8 +240,11 @@ func TestArchivePagingWalksEverythingOnce(t *testing.T) {
 // TestArchiveLastPageDoesNotScan: the last page of a 100,000-entry archive,
 // and a page before a known id, touch O(page) index entries.
 func TestArchiveLastPageDoesNotScan(t *testing.T) {
+	archiveModes(t, "mam/big", testArchiveLastPageDoesNotScan)
+}
+
+func testArchiveLastPageDoesNotScan(t *testing.T, db *DB) {
 	const n = 100000
-	db := tempDB(t)
 	fillArchive(t, db, "mam/big", "alice@x", n)
 	a := db.Archive("mam/big")
 	for _, tc := range []struct {
@@ -239,8 +274,9 @@ func TestArchiveLastPageDoesNotScan(t *testing.T) {
 	}
 }
 
-func TestArchiveRetention(t *testing.T) {
-	db := tempDB(t)
+func TestArchiveRetention(t *testing.T) { archiveModes(t, "mam/r", testArchiveRetention) }
+
+func testArchiveRetention(t *testing.T, db *DB) {
 	fillArchive(t, db, "mam/r", "alice@x", 12000)
 	fillArchive(t, db, "mam/r", "bob@x", 10)
 	a := db.Archive("mam/r")

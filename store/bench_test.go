@@ -3,6 +3,7 @@ package store
 import (
 	"fmt"
 	"path/filepath"
+	"runtime"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -141,6 +142,87 @@ func BenchmarkArchiveLastPage(b *testing.B) {
 					b.Fatalf("query: %v, %d items, %d scanned", err, len(res.Items), res.Scanned)
 				}
 			}
+		})
+	}
+}
+
+// BenchmarkArchiveChat is the archive's share of a 1:1 chat load: 100
+// users in 50 pairs, each sending to its peer from its own goroutine (a
+// session); every message is appended to the sender's and the
+// recipient's archive in one group-committed transaction, as
+// mam.Extension does through Packet.Persist. Each archive starts with
+// 2,000 messages, so the indexes have branch pages. It reports the pages
+// and bytes bbolt writes per message (TxStats), the figure that bounds
+// fsync'd throughput, and, with fsync, messages per second.
+func BenchmarkArchiveChat(b *testing.B) {
+	for _, sync := range []bool{false, true} {
+		name := "nosync"
+		if sync {
+			name = "fsync"
+		}
+		b.Run(name, func(b *testing.B) {
+			const users, preload = 100, 2000
+			db, err := Open(filepath.Join(b.TempDir(), "bench.db"), Options{NoSync: true})
+			if err != nil {
+				b.Fatal(err)
+			}
+			owner := func(u int) string { return fmt.Sprintf("bench%d@localhost", u+1) }
+			peer := func(u int) int { return u ^ 1 }
+			var clock atomic.Uint64
+			clock.Store(uint64(time.Now().Add(-time.Hour).UnixMicro()))
+			nextID := func() string { return fmt.Sprintf("%016x%08x", clock.Add(1), 0xdeadbeef) }
+			val := make([]byte, 400)
+			send := func(tx *Tx, u int, sent, recv string) error {
+				a := tx.Archive("bench/mam")
+				if err := a.Append(owner(u), sent, time.Now(), owner(peer(u))+"/res", val); err != nil {
+					return err
+				}
+				return a.Append(owner(peer(u)), recv, time.Now(), owner(u)+"/res", val)
+			}
+			// The ids encode their time, as xmppd's stanza-ids do.
+			idAt := func(t time.Time) string { return fmt.Sprintf("%016x", micros(t)) }
+			db.TimeOrderedIDs("bench/mam", idAt)
+			if err := db.Update(func(tx *Tx) error {
+				for range preload / 2 {
+					for u := range users {
+						if err := send(tx, u, nextID(), nextID()); err != nil {
+							return err
+						}
+					}
+				}
+				return nil
+			}); err != nil {
+				b.Fatal(err)
+			}
+			if err := db.Close(); err != nil {
+				b.Fatal(err)
+			}
+			if db, err = Open(db.Path(), Options{NoSync: !sync}); err != nil {
+				b.Fatal(err)
+			}
+			defer db.Close()
+			db.TimeOrderedIDs("bench/mam", idAt)
+			var next atomic.Int64
+			before := db.bolt.Stats().TxStats
+			b.ReportAllocs()
+			b.ResetTimer()
+			b.SetParallelism((users + 1) / runtime.GOMAXPROCS(0))
+			b.RunParallel(func(pb *testing.PB) {
+				u := int(next.Add(1)-1) % users
+				for pb.Next() {
+					sent, recv := nextID(), nextID()
+					if err := db.Batch(func(tx *Tx) error { return send(tx, u, sent, recv) }); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+			b.StopTimer()
+			st := db.bolt.Stats().TxStats
+			d := st.Sub(&before)
+			b.ReportMetric(float64(d.GetPageCount())/float64(b.N), "pages/msg")
+			b.ReportMetric(float64(d.GetPageAlloc())/float64(b.N)/1024, "KB/msg")
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
 		})
 	}
 }

@@ -94,8 +94,8 @@ func (kv *KV) Get(key string) ([]byte, error) {
 }
 
 // Put sets key to val and returns once that is on disk. Concurrent Puts
-// (and Appends) share a commit, so a lone Put may wait up to ~2ms for
-// company; many concurrent ones cost one fsync instead of many.
+// (and Appends) share a commit (group commit): many concurrent ones cost
+// one fsync instead of many.
 func (kv *KV) Put(key string, val []byte) error {
 	return kv.db.batch(func(tx *bolt.Tx) error { return TxKV{tx, kv.bucket}.Put(key, val) })
 }
@@ -324,8 +324,8 @@ func (t TxQueue) DeleteOwner(owner string) error {
 }
 
 // Append adds val to owner's log, returning its sequence number once it is
-// on disk. Concurrent Appends share one commit (group commit): a lone
-// Append may wait up to ~2ms; a burst costs one fsync.
+// on disk. Concurrent Appends share one commit (group commit): a burst
+// costs one fsync.
 func (q *Queue) Append(owner string, val []byte) (seq uint64, err error) {
 	err = q.db.batch(func(tx *bolt.Tx) error {
 		var err error

@@ -29,6 +29,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -46,11 +47,6 @@ var ErrNotFound = errors.New("store: not found")
 // DefaultLockTimeout is how long Open waits for the file lock when
 // Options.LockTimeout is zero.
 const DefaultLockTimeout = time.Second
-
-// maxBatchDelay bounds how long a lone Put/Append waits for company before
-// its transaction commits. Batching turns N concurrent fsyncs into one; the
-// price is up to this much extra latency for a writer that is alone.
-const maxBatchDelay = 2 * time.Millisecond
 
 // Options configure Open.
 type Options struct {
@@ -70,6 +66,8 @@ type DB struct {
 	path    string
 	version int
 	writes  atomic.Uint64 // write transactions requested (WriteTransactions)
+	idAts   sync.Map      // archive name -> func(time.Time) string (TimeOrderedIDs)
+	commits committer     // group commit (commit.go)
 }
 
 var (
@@ -87,6 +85,9 @@ var migrations = []func(tx *bolt.Tx) error{
 		_, err := tx.CreateBucketIfNotExists(metaBucket)
 		return err
 	},
+	// 2: an archive owner's indexes become keys of its bucket instead of
+	// sub-buckets (archive.go), so an append writes fewer pages.
+	migrateArchivesV2,
 }
 
 // Open opens (creating if needed, unless opt.ReadOnly) the store file at
@@ -110,7 +111,6 @@ func Open(path string, opt Options) (*DB, error) {
 		_ = bdb.Close()
 		return nil, fmt.Errorf("store: %s: %w", path, err)
 	}
-	bdb.MaxBatchDelay = maxBatchDelay
 	return db, nil
 }
 
@@ -245,12 +245,12 @@ func (db *DB) SchemaVersion() int { return db.version }
 // would deadlock waiting for the transaction fn is in.
 func (db *DB) Update(fn func(tx *Tx) error) error {
 	db.writes.Add(1)
-	return db.bolt.Update(func(btx *bolt.Tx) error { return fn(&Tx{btx}) })
+	return db.bolt.Update(func(btx *bolt.Tx) error { return fn(&Tx{btx, db}) })
 }
 
 // Batch runs fn in a group-committed read-write transaction, like the
-// store's own write methods: concurrent callers within ~2ms share one
-// commit and one fsync, and Batch returns once fn's changes are on disk
+// store's own write methods: callers that arrive while a commit runs
+// share the next commit and its fsync (commit.go), and Batch returns once fn's changes are on disk
 // (or with the error that kept them off it). fn's changes commit
 // atomically or not at all.
 //
@@ -260,7 +260,7 @@ func (db *DB) Update(fn func(tx *Tx) error) error {
 // (counters, caches, messages sent) belong after Batch returned nil, or
 // must be idempotent. Inside fn use only tx, as for Update.
 func (db *DB) Batch(fn func(tx *Tx) error) error {
-	return db.batch(func(btx *bolt.Tx) error { return fn(&Tx{btx}) })
+	return db.batch(func(btx *bolt.Tx) error { return fn(&Tx{btx, db}) })
 }
 
 // WriteTransactions is the number of write transactions requested so far
@@ -272,12 +272,15 @@ func (db *DB) WriteTransactions() uint64 { return db.writes.Load() }
 // snapshot. Inside fn use only tx, and keep fn short: a long read
 // transaction can stall writers that need to grow the file.
 func (db *DB) View(fn func(tx *Tx) error) error {
-	return db.bolt.View(func(btx *bolt.Tx) error { return fn(&Tx{btx}) })
+	return db.bolt.View(func(btx *bolt.Tx) error { return fn(&Tx{btx, db}) })
 }
 
 // Tx is a transaction spanning any number of stores. It is only valid
 // inside the Update or View callback that received it.
-type Tx struct{ btx *bolt.Tx }
+type Tx struct {
+	btx *bolt.Tx
+	db  *DB
+}
 
 // view runs a read-only transaction returning a value.
 func view[T any](db *DB, fn func(*bolt.Tx) (T, error)) (T, error) {
@@ -288,15 +291,6 @@ func view[T any](db *DB, fn func(*bolt.Tx) (T, error)) (T, error) {
 		return err
 	})
 	return out, err
-}
-
-// batch runs fn in a group-committed write transaction (bolt.DB.Batch):
-// concurrent callers within maxBatchDelay share one commit and one fsync.
-// fn may run more than once (bbolt retries it alone if a batch fails), so
-// it must only touch the transaction and its own results.
-func (db *DB) batch(fn func(*bolt.Tx) error) error {
-	db.writes.Add(1)
-	return db.bolt.Batch(fn)
 }
 
 // update runs fn in a plain write transaction; used for bulk deletes,

@@ -38,6 +38,16 @@ func (g *idGen) Next() string {
 	return idEncoding.EncodeToString(raw[:])
 }
 
+// FirstIDAt returns the smallest stanza-id the server can make at time t
+// (the time part set, the rest zero). Ids sort by the time they were made,
+// so it turns a time bound into an id bound: archives whose ids are
+// stanza-ids declare it (store.DB.TimeOrderedIDs) and need no time index.
+func FirstIDAt(t time.Time) string {
+	var raw [12]byte
+	binary.BigEndian.PutUint64(raw[:8], uint64(max(t.UnixMicro(), 0)))
+	return idEncoding.EncodeToString(raw[:])
+}
+
 // pendingIQs tracks IQs the server itself sent to clients, so their
 // results reach the code that asked (mellium's tracker only works inside
 // its own Serve loop, which a server cannot use).

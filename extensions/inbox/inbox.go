@@ -70,8 +70,8 @@
 //     the deprecated <reset jid/> sets unread to 0.
 //
 // Store: Map "inbox.conversations" (owner bare JID → conversation JID →
-// JSON record with the last message as delivered), dropped on
-// xmppd.AccountDeleted. A message's updates (sender's and recipient's
+// a compact binary record with the last message as delivered, codec.go),
+// dropped on xmppd.AccountDeleted. A message's updates (sender's and recipient's
 // entries) are queued with xmppd.Packet.Persist: they commit in the
 // message's one transaction, with its archive copies, before it is
 // delivered. Every change is a read-modify-write inside one write
@@ -84,7 +84,6 @@
 package inbox
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -191,7 +190,8 @@ func (e *Extension) Register(r *xmppd.Registrar) error {
 	return nil
 }
 
-// entry is one conversation of one user, as stored.
+// entry is one conversation of one user, as stored (codec.go; the JSON
+// tags are the format of entries written by earlier versions, still read).
 type entry struct {
 	Last     lastMessage `json:"last"`
 	Unread   int         `json:"unread"`
@@ -279,7 +279,7 @@ var errCorrupt = errors.New("corrupt record")
 
 // decodeEntry reads one stored entry.
 func decodeEntry(owner, conv string, raw []byte) (en entry, err error) {
-	if err := json.Unmarshal(raw, &en); err != nil {
+	if err := unmarshalEntry(raw, &en); err != nil {
 		return en, fmt.Errorf("inbox entry %q of %s: %w: %w", conv, owner, errCorrupt, err)
 	}
 	return en, nil
@@ -322,11 +322,7 @@ func modify(tx *store.Tx, owner, conv string, create bool, fn func(en *entry) bo
 	if !fn(&en) {
 		return en, true, nil
 	}
-	raw, err = json.Marshal(en)
-	if err != nil {
-		return en, true, err
-	}
-	return en, true, m.Put(owner, conv, raw)
+	return en, true, m.Put(owner, conv, encodeEntry(&en))
 }
 
 // update is modify in a transaction of its own (IQs, XEP-0490 publishes).
@@ -359,7 +355,7 @@ func (e *Extension) all(owner string) (map[string]entry, error) {
 	out := make(map[string]entry)
 	err := e.convs.All(owner, func(k string, v []byte) error {
 		var en entry
-		if err := json.Unmarshal(v, &en); err != nil {
+		if err := unmarshalEntry(v, &en); err != nil {
 			e.log.Error("skipping corrupt inbox entry", "owner", owner, "jid", k, "err", err)
 			return nil
 		}

@@ -153,6 +153,9 @@ func (e *Extension) Register(r *xmppd.Registrar) error {
 	}
 	e.srv = r.Server()
 	e.log = r.Logger()
+	// Archive ids are stanza-ids, which encode their time: start/end
+	// filters need no time index.
+	r.Store().TimeOrderedIDs(archiveKey, xmppd.FirstIDAt)
 	e.archive = r.Store().Archive(archiveKey)
 	e.prefs = r.Store().Map(prefsKey)
 	e.retention = &mamproto.Retention{Archive: e.archive, Log: e.log, What: "archive",

@@ -300,6 +300,9 @@ func (e *Extension) Register(r *xmppd.Registrar) error {
 	e.srv = r.Server()
 	e.log = r.Logger()
 	e.db = r.Store()
+	// Room archive ids are stanza-ids, which encode their time: start/end
+	// filters need no time index.
+	e.db.TimeOrderedIDs(storeArchive, xmppd.FirstIDAt)
 	e.archive = e.db.Archive(storeArchive)
 	e.retention = &mamproto.Retention{Archive: e.archive, Log: e.log, What: "room archive",
 		Limits: func() (time.Duration, int) { return c.ArchiveRetention.Duration, c.ArchiveMaxMessages }}

@@ -1,0 +1,172 @@
+package inbox
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// An entry is rewritten on every message of its conversation, so its
+// encoding is on the hot path: a compact binary form (a version byte, then
+// lengths as uvarints and strings as they are), not JSON. JSON spent
+// more CPU on the entry than bbolt did on storing it, and escaped every
+// '<' of the stored stanza into six bytes. Entries written as JSON by
+// earlier versions (they start with '{') are still read, and become binary
+// when next written.
+//
+//	0x01
+//	uvarint unread | uvarint mentions | str read_id | str box | time muted_until
+//	str last.id | time last.at | str last.from | str last.xml
+//	uvarint len(recent) | per item: str sid | str mid | byte 1 if it mentions the user
+//
+// str is uvarint length | bytes; time is a varint of Unix nanoseconds, 0
+// for the zero time.
+const entryV1 = 0x01
+
+func encodeEntry(en *entry) []byte {
+	n := 32 + len(en.ReadID) + len(en.Box) + len(en.Last.ID) + len(en.Last.From) + len(en.Last.XML)
+	for _, r := range en.Recent {
+		n += 3 + len(r.SID) + len(r.MID)
+	}
+	b := make([]byte, 0, n+8*binary.MaxVarintLen64)
+	b = append(b, entryV1)
+	b = binary.AppendUvarint(b, uint64(max(en.Unread, 0)))
+	b = binary.AppendUvarint(b, uint64(max(en.Mentions, 0)))
+	b = appendStr(b, en.ReadID)
+	b = appendStr(b, en.Box)
+	b = appendTime(b, en.MutedUntil)
+	b = appendStr(b, en.Last.ID)
+	b = appendTime(b, en.Last.At)
+	b = appendStr(b, en.Last.From)
+	b = appendStr(b, en.Last.XML)
+	b = binary.AppendUvarint(b, uint64(len(en.Recent)))
+	for _, r := range en.Recent {
+		b = appendStr(b, r.SID)
+		b = appendStr(b, r.MID)
+		if r.Mention {
+			b = append(b, 1)
+		} else {
+			b = append(b, 0)
+		}
+	}
+	return b
+}
+
+func appendStr(b []byte, s string) []byte {
+	return append(binary.AppendUvarint(b, uint64(len(s))), s...)
+}
+
+func appendTime(b []byte, t time.Time) []byte {
+	if t.IsZero() {
+		return binary.AppendVarint(b, 0)
+	}
+	return binary.AppendVarint(b, t.UnixNano())
+}
+
+// decoder reads the fields of a binary entry; the first error sticks.
+// It reads from one string copy of the record, so the entry's strings
+// share it instead of costing an allocation each.
+type decoder struct {
+	s   string
+	err error
+}
+
+var errShort = errors.New("truncated")
+
+func (d *decoder) uvarint() uint64 {
+	var v uint64
+	for i := 0; d.err == nil && i < len(d.s) && i < binary.MaxVarintLen64; i++ {
+		c := d.s[i]
+		v |= uint64(c&0x7f) << (7 * i)
+		if c < 0x80 {
+			d.s = d.s[i+1:]
+			return v
+		}
+	}
+	d.err = errShort
+	return 0
+}
+
+func (d *decoder) int() int {
+	v := d.uvarint()
+	if v > 1<<31 {
+		d.err = errors.New("count out of range")
+		return 0
+	}
+	return int(v)
+}
+
+func (d *decoder) str() string {
+	n := d.uvarint()
+	if d.err != nil {
+		return ""
+	}
+	if n > uint64(len(d.s)) {
+		d.err = errShort
+		return ""
+	}
+	s := d.s[:n]
+	d.s = d.s[n:]
+	return s
+}
+
+func (d *decoder) time() time.Time {
+	u := d.uvarint() // zigzag, as binary.AppendVarint writes it
+	v := int64(u >> 1)
+	if u&1 != 0 {
+		v = ^v
+	}
+	if v == 0 || d.err != nil {
+		return time.Time{}
+	}
+	return time.Unix(0, v).UTC()
+}
+
+func (d *decoder) byte() byte {
+	if d.err != nil {
+		return 0
+	}
+	if len(d.s) == 0 {
+		d.err = errShort
+		return 0
+	}
+	c := d.s[0]
+	d.s = d.s[1:]
+	return c
+}
+
+// unmarshalEntry decodes a stored entry, binary or (older) JSON.
+func unmarshalEntry(raw []byte, en *entry) error {
+	if len(raw) > 0 && raw[0] == '{' {
+		return json.Unmarshal(raw, en)
+	}
+	if len(raw) == 0 || raw[0] != entryV1 {
+		return fmt.Errorf("unknown entry format")
+	}
+	d := decoder{s: string(raw[1:])}
+	en.Unread = d.int()
+	en.Mentions = d.int()
+	en.ReadID = d.str()
+	en.Box = d.str()
+	en.MutedUntil = d.time()
+	en.Last.ID = d.str()
+	en.Last.At = d.time()
+	en.Last.From = d.str()
+	en.Last.XML = d.str()
+	n := d.int()
+	if d.err == nil && n > len(d.s)/3 {
+		d.err = errShort // each item takes at least three bytes
+	}
+	if d.err == nil && n > 0 {
+		en.Recent = make([]recent, n)
+		for i := range en.Recent {
+			en.Recent[i] = recent{SID: d.str(), MID: d.str(), Mention: d.byte() == 1}
+		}
+	}
+	if d.err == nil && len(d.s) != 0 {
+		d.err = errors.New("trailing bytes")
+	}
+	return d.err
+}

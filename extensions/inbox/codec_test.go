@@ -1,0 +1,89 @@
+package inbox
+
+import (
+	"encoding/json"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+func sampleEntry() entry {
+	at := time.Date(2026, 1, 2, 3, 4, 5, 678901234, time.UTC)
+	return entry{
+		Last:       lastMessage{ID: "0ABCDEFGHIJKLMNOPQRS", At: at, From: "bob@x/phone", XML: "<message from='bob@x/phone'><body>hi &amp; bye</body></message>"},
+		Unread:     2,
+		Mentions:   1,
+		ReadID:     "0ABCDEFGHIJKLMNOPQR0",
+		Recent:     []recent{{SID: "0ABCDEFGHIJKLMNOPQR1", MID: "m1"}, {SID: "0ABCDEFGHIJKLMNOPQRS", Mention: true}},
+		Box:        boxArchive,
+		MutedUntil: at.Add(time.Hour),
+	}
+}
+
+func TestEntryCodec(t *testing.T) {
+	for _, en := range []entry{sampleEntry(), {}, {Last: lastMessage{At: time.Unix(1, 0).UTC()}}} {
+		raw := encodeEntry(&en)
+		var got entry
+		if err := unmarshalEntry(raw, &got); err != nil {
+			t.Fatalf("decode %+v: %v", en, err)
+		}
+		if !reflect.DeepEqual(got, en) {
+			t.Fatalf("round trip:\n got %+v\nwant %+v", got, en)
+		}
+		// Every truncation is an error, never a panic or a wrong entry.
+		for i := range raw {
+			if err := unmarshalEntry(raw[:i], new(entry)); err == nil {
+				t.Fatalf("truncated to %d of %d bytes: no error", i, len(raw))
+			}
+		}
+	}
+	if err := unmarshalEntry(append(encodeEntry(&entry{}), 0), new(entry)); err == nil {
+		t.Fatal("trailing byte accepted")
+	}
+}
+
+// TestEntryCodecReadsJSON: entries stored as JSON by earlier versions
+// still decode, to the same entry.
+func TestEntryCodecReadsJSON(t *testing.T) {
+	en := sampleEntry()
+	raw, err := json.Marshal(en)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got entry
+	if err := unmarshalEntry(raw, &got); err != nil || !reflect.DeepEqual(got, en) {
+		t.Fatalf("JSON entry: %v\n got %+v\nwant %+v", err, got, en)
+	}
+	if bin := encodeEntry(&en); len(bin) >= len(raw) || !strings.Contains(string(bin), en.Last.XML) {
+		t.Errorf("binary entry (%d bytes) not smaller than JSON (%d) or XML not kept verbatim", len(bin), len(raw))
+	}
+}
+
+func BenchmarkEntryCodec(b *testing.B) {
+	en := sampleEntry()
+	en.Last.XML = strings.Repeat("<x/>", 100)
+	for range 100 {
+		en.Recent = append(en.Recent, recent{SID: "0ABCDEFGHIJKLMNOPQRS", MID: "5e0f6a3c-2a7c-4f0e-9d7c-1a2b3c4d5e6f"})
+	}
+	b.Run("json", func(b *testing.B) {
+		raw, _ := json.Marshal(en)
+		b.ReportMetric(float64(len(raw)), "bytes")
+		for b.Loop() {
+			var got entry
+			_ = json.Unmarshal(raw, &got)
+			got.Unread++
+			raw, _ = json.Marshal(got)
+		}
+	})
+	b.Run("binary", func(b *testing.B) {
+		raw := encodeEntry(&en)
+		b.ReportMetric(float64(len(raw)), "bytes")
+		for b.Loop() {
+			var got entry
+			_ = unmarshalEntry(raw, &got)
+			got.Unread++
+			raw = encodeEntry(&got)
+		}
+	})
+}
