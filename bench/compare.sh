@@ -141,6 +141,11 @@ stop_tree() {
 	kill -KILL "${pids[@]}" 2>/dev/null || true
 }
 
+# The idle scenario holds IDLE connections on each side: raise the
+# open-files limit as far as we may.
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+ulimit -n 65536 2>/dev/null || true
+
 # --- 1. packages and the xmppd binary ---
 
 need_pkgs=()
@@ -295,8 +300,14 @@ users_prosody() {
 	done
 }
 
+# ejabberd_ctl DIR ARGS...: ejabberdctl for our instance. As root,
+# ejabberdctl would switch to the ejabberd user with su, which resets the
+# open-files limit to 1024 (too few for the idle scenario): switch with
+# setpriv instead, which keeps it.
 ejabberd_ctl() {
-	ejabberdctl --config-dir "$1" --ctl-config "$1/ejabberdctl.cfg" --config "$1/ejabberd.yml" \
+	local as=()
+	((EUID == 0)) && as=(env HOME="$1" setpriv --reuid=ejabberd --regid=ejabberd --init-groups --)
+	"${as[@]}" ejabberdctl --config-dir "$1" --ctl-config "$1/ejabberdctl.cfg" --config "$1/ejabberd.yml" \
 		--logs "$1" --spool "$1/spool" "${@:2}"
 }
 start_ejabberd() {
@@ -306,11 +317,13 @@ start_ejabberd() {
 		roommam=true
 	fi
 	mkdir -p "$dir/spool"
-	# Our own Erlang node: its own distribution port (no epmd), cookie and
-	# spool, so neither a system ejabberd nor another run gets in the way.
+	# Our own Erlang node: its own distribution port on loopback (no
+	# epmd), cookie and spool, so neither a system ejabberd nor another run
+	# gets in the way.
 	cat >"$dir/ejabberdctl.cfg" <<-EOF
 		ERLANG_NODE=xmppdbench@localhost
 		ERL_DIST_PORT=$((port + 1))
+		INET_DIST_INTERFACE=127.0.0.1
 		ERL_OPTIONS="-setcookie xmppd-bench-$$"
 	EOF
 	# SCRAM-SHA-256 storage, STARTTLS required, no traffic shapers (the

@@ -102,6 +102,9 @@ func write(w io.Writer, in io.Reader, params, command string) error {
 				return fmt.Sprintf("%s/s%s", num(p.Rate), perOp(p, 1000, " ms CPU each"))
 			}),
 			cell("chat", func(p *loadgen.Report) string {
+				if p.Rate < 1 && p.Ops > 0 { // a server that could not keep up
+					return fmt.Sprintf("0 msg/s (%d delivered after the load)%s", p.Ops, perOp(p, 1, " µs each"))
+				}
 				return fmt.Sprintf("%s msg/s%s", num(p.Rate), perOp(p, 1, " µs each"))
 			}),
 			latency, lost,
