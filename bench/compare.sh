@@ -6,7 +6,7 @@
 #   bench/compare.sh [--full] [--servers "xmppd prosody ejabberd"] [--archive "off on"]
 #                    [--users N] [--login-workers N] [--pairs N] [--window N]
 #                    [--rooms N] [--occupants N] [--idle N] [--duration 5s]
-#                    [--grace 20s] [--out FILE] [--keep]
+#                    [--grace 60s] [--out FILE] [--keep]
 #
 # Defaults are small (200 users, 20 login workers, 50 chat pairs window 16,
 # 10 rooms x 10 occupants, 1000 idle connections, 5s per scenario: about 10
@@ -40,7 +40,7 @@ ROOMS=${ROOMS:-10}
 OCCUPANTS=${OCCUPANTS:-10}
 IDLE=${IDLE:-1000}
 DURATION=${DURATION:-5s}
-GRACE=${GRACE:-20s}   # chat, muc: how long messages in flight may take after the load
+GRACE=${GRACE:-60s}   # chat, muc: how long messages in flight may take after the load
 SETTLE=${SETTLE:-120} # seconds to wait for a busy server between scenarios
 OUT=${OUT:-}
 KEEP=${KEEP:-}
@@ -524,7 +524,7 @@ if [[ -z $OUT ]]; then
 	OUT=$here/results/$(date -u +%Y-%m-%d).md
 fi
 params="$(date -u '+%Y-%m-%d %H:%M UTC'), $machine; users $USERS, login workers $LOGIN_WORKERS, chat pairs $PAIRS window $WINDOW, muc $ROOMS rooms x $OCCUPANTS occupants, idle $IDLE connections, $DURATION per scenario, up to $GRACE for messages in flight"
-(cd "$root" && go run ./bench/comparetable --params "$params" --command "bench/compare.sh${args:+ $args}" <"$results") >"$OUT.tmp"
+(cd "$root" && go run ./bench/comparetable --params "$params" --duration "$DURATION" --command "bench/compare.sh${args:+ $args}" <"$results") >"$OUT.tmp"
 mv "$OUT.tmp" "$OUT"
 cat "$OUT"
 log "table written to $OUT"
