@@ -524,7 +524,7 @@ if [[ -z $OUT ]]; then
 	OUT=$here/results/$(date -u +%Y-%m-%d).md
 fi
 params="$(date -u '+%Y-%m-%d %H:%M UTC'), $machine; users $USERS, login workers $LOGIN_WORKERS, chat pairs $PAIRS window $WINDOW, muc $ROOMS rooms x $OCCUPANTS occupants, idle $IDLE connections, $DURATION per scenario, up to $GRACE for messages in flight"
-(cd "$root" && go run ./bench/comparetable --params "$params" --duration "$DURATION" --command "bench/compare.sh${args:+ $args}" <"$results") >"$OUT.tmp"
-mv "$OUT.tmp" "$OUT"
+(cd "$root" && go run ./bench/comparetable --params "$params" --duration "$DURATION" --command "bench/compare.sh${args:+ $args}" <"$results") >"$tmp/table.md"
+cp "$tmp/table.md" "$OUT"
 cat "$OUT"
 log "table written to $OUT"
