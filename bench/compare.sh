@@ -84,9 +84,11 @@ chmod 755 "$tmp" # the ejabberd user reads its config and certificate here
 server_pid=   # what `xmppd bench --pid` samples
 server_stop=  # a function that stops the current server
 server_top=   # the process we started (server_pid may be a descendant)
+bench_pid=    # the running `xmppd bench`
 own_policy=   # set while we own /usr/sbin/policy-rc.d
 cleanup() {
 	local rc=$?
+	if [[ -n $bench_pid ]]; then stop_tree "$bench_pid"; fi
 	if [[ -n $server_stop ]]; then "$server_stop" || true; fi
 	if [[ -n $own_policy ]]; then rm -f /usr/sbin/policy-rc.d; fi
 	if [[ -n $KEEP ]]; then log "kept $tmp"; else rm -rf "$tmp"; fi
@@ -108,7 +110,7 @@ wait_port() {
 }
 
 # descendant PID NAME: the first process called NAME in the tree under PID
-# (ejabberdctl runs su, sh, erl and finally beam.smp; we measure the VM).
+# (ejabberdctl runs erl, which runs beam.smp: we measure the VM).
 kids() {
 	local k
 	read -ra k < <(cat /proc/"$1"/task/*/children 2>/dev/null; echo) || true
@@ -130,12 +132,18 @@ tree() {
 	echo "$1"
 	for child in $(kids "$1"); do tree "$child"; done
 }
+# alive PID...: whether any of them still runs.
+alive() {
+	local p
+	for p; do kill -0 "$p" 2>/dev/null && return 0; done
+	return 1
+}
 stop_tree() {
 	local pids i
 	mapfile -t pids < <(tree "$1")
 	kill -TERM "${pids[@]}" 2>/dev/null || true
 	for ((i = 0; i < 50; i++)); do
-		kill -0 "${pids[@]}" 2>/dev/null || return 0
+		alive "${pids[@]}" || return 0
 		sleep 0.2
 	done
 	kill -KILL "${pids[@]}" 2>/dev/null || true
@@ -268,7 +276,7 @@ start_prosody() {
 		modules_enabled = {
 			"roster"; "saslauth"; "tls"; "disco"; "carbons"; "pep"; "private";
 			"blocklist"; "vcard4"; "vcard_legacy"; "version"; "uptime"; "time";
-			"ping"; "offline"; $mods
+			"ping"; "offline"; "admin_shell"; $mods
 		}
 		modules_disabled = { "s2s" }
 		authentication = "internal_hashed"
@@ -293,11 +301,21 @@ start_prosody() {
 	wait_port "127.0.0.1:$port" 30 "$server_pid" || die "prosody did not listen on $port: $(tail -3 "$dir/server.log" "$dir/stdout.log")"
 }
 users_prosody() {
-	local dir=$1 i
-	for ((i = 1; i <= USERS; i++)); do
-		timeout 30 prosodyctl --config "$dir/prosody.cfg.lua" register "$PREFIX$i" "$DOMAIN" "$PASSWORD" >>"$dir/create.log" 2>&1 ||
-			die "prosodyctl register $PREFIX$i@$DOMAIN: $(tail -3 "$dir/create.log")"
+	local dir=$1
+	# `prosodyctl register` starts Lua and loads the config per user (a
+	# third of a second each on a busy box): create them all in the
+	# running server through its admin shell (mod_admin_shell) instead.
+	local lua=">local um = require 'core.usermanager'; local made = 0
+		for i = 1, $USERS do local u = '$PREFIX' .. i
+			if not um.user_exists(u, '$DOMAIN') then assert(um.create_user(u, '$PASSWORD', '$DOMAIN')); made = made + 1 end
+		end; return made .. ' created'"
+	local i
+	for ((i = 0; i < 50; i++)); do
+		[[ -S $dir/prosody.sock ]] && break
+		sleep 0.2
 	done
+	timeout 600 prosodyctl --config "$dir/prosody.cfg.lua" shell "${lua//$'\n'/ }" >"$dir/create.log" 2>&1 ||
+		die "creating prosody users: $(tail -3 "$dir/create.log")"
 }
 
 # ejabberd_ctl DIR ARGS...: ejabberdctl for our instance. As root,
@@ -467,9 +485,15 @@ bench() {
 	local server=$1 archive=$2 scenario=$3 port=$4 out err
 	shift 4
 	log "$server archive=$archive: $scenario"
-	out=$(timeout 600 "$X" bench "$scenario" --json --addr "127.0.0.1:$port" --domain "$DOMAIN" \
+	# In the background, so that an interrupt reaches the trap at once
+	# (bash runs traps only between foreground commands).
+	timeout 900 "$X" bench "$scenario" --json --addr "127.0.0.1:$port" --domain "$DOMAIN" \
 		--users "$USERS" --password "$PASSWORD" --user-prefix "$PREFIX" --pid "$server_pid" \
-		--muc-domain "$MUC" --grace "$GRACE" "$@" 2>"$tmp/bench.err" | grep '"type":"result"' | tail -1) || true
+		--muc-domain "$MUC" --grace "$GRACE" "$@" >"$tmp/bench.out" 2>"$tmp/bench.err" &
+	bench_pid=$!
+	wait "$bench_pid" || true
+	bench_pid=''
+	out=$(grep '"type":"result"' "$tmp/bench.out" | tail -1) || true
 	if [[ -n $out ]]; then
 		printf '{"server":"%s","label":"%s","archive":"%s","report":%s}\n' "$server" "$(label "$server")" "$archive" "$out" >>"$results"
 	else
