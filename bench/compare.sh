@@ -168,6 +168,9 @@ done
 if [[ " $SERVERS " == *" prosody "* ]] && ! dpkg -s lua-dbi-sqlite3 >/dev/null 2>&1; then
 	need_pkgs+=(lua-dbi-sqlite3) # Prosody's SQL (SQLite) storage for the archive
 fi
+if [[ " $SERVERS " == *" ejabberd "* ]] && ((EUID != 0)); then
+	die "ejabberd runs as the ejabberd user: run as root, or leave it out (--servers \"xmppd prosody\")"
+fi
 if ((${#need_pkgs[@]})); then
 	((EUID == 0)) || die "missing packages ${need_pkgs[*]}: run as root to install them, or apt-get install them"
 	log "installing ${need_pkgs[*]}"
