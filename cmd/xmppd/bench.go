@@ -26,7 +26,7 @@ func (a *app) benchCmd() *cobra.Command {
 		Use:   "bench SCENARIO",
 		Short: "Load-test an XMPP server: login, chat, muc or idle",
 		Long: `Load-test any XMPP server over real client connections (STARTTLS,
-SCRAM-SHA-256, resource binding) on --addr.
+SCRAM-SHA-256 or else SCRAM-SHA-1, resource binding) on --addr.
 
 Scenarios:
   login  --connections workers log in and out repeatedly: logins/s, latency

@@ -49,7 +49,7 @@ type Conn struct {
 }
 
 // Login dials addr, negotiates STARTTLS, authenticates user (the localpart)
-// with SCRAM-SHA-256 and binds a server-chosen resource. The whole
+// with SCRAM-SHA-256 (SCRAM-SHA-1 if the server offers only that) and binds a server-chosen resource. The whole
 // negotiation is bounded by timeout.
 func Login(ctx context.Context, addr, domain, user, password string, tlsCfg *tls.Config, timeout time.Duration) (*Conn, error) {
 	d := net.Dialer{Timeout: timeout}
@@ -101,17 +101,23 @@ func (c *Conn) negotiate(domain, user, password string, tlsCfg *tls.Config) erro
 	c.r = wire.NewReader(tc, wire.Limits{MaxStanzaSize: readLimit, MaxDepth: 256, MaxAttrs: 256})
 	c.w.Reset(tc)
 
-	// SASL SCRAM-SHA-256.
+	// SASL SCRAM-SHA-256, else SCRAM-SHA-1.
 	feats, err = c.openStream(domain, &st)
 	if err != nil {
 		return err
 	}
 	mechs, ok := feats.Child("mechanisms", nsSASL)
-	if !ok || !bytes.Contains(feats.ChildBytes(mechs), []byte(">SCRAM-SHA-256<")) {
-		return errors.New("server does not offer SCRAM-SHA-256")
+	var sc *scram
+	for _, m := range scramHashes {
+		if ok && bytes.Contains(feats.ChildBytes(mechs), []byte(">"+m.mech+"<")) {
+			sc = newSCRAM(m.mech, m.hash, user, password)
+			break
+		}
 	}
-	sc := newSCRAM(user, password)
-	if err := c.send(`<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='SCRAM-SHA-256'>` + b64(sc.first()) + `</auth>`); err != nil {
+	if sc == nil {
+		return errors.New("server offers neither SCRAM-SHA-256 nor SCRAM-SHA-1")
+	}
+	if err := c.send(`<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='` + sc.mech + `'>` + b64(sc.first()) + `</auth>`); err != nil {
 		return err
 	}
 	data, err := c.saslStep(&st, "challenge")

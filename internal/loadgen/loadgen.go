@@ -1,6 +1,6 @@
 // Package loadgen is the engine of `xmppd bench`: a load generator that
-// measures any XMPP server (RFC 6120 c2s: STARTTLS, SASL SCRAM-SHA-256,
-// resource binding) over real sockets.
+// measures any XMPP server (RFC 6120 c2s: STARTTLS, SASL SCRAM-SHA-256 or
+// SCRAM-SHA-1, resource binding) over real sockets.
 //
 // Scenarios:
 //

@@ -5,14 +5,27 @@ import (
 	"crypto/hmac"
 	"crypto/pbkdf2"
 	"crypto/rand"
+	"crypto/sha1"
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"hash"
 	"strconv"
 	"strings"
 	"sync"
 )
+
+// scramHashes are the SCRAM mechanisms the generator speaks, preferred
+// first. SCRAM-SHA-1 is the fallback for servers that store SHA-1 keys
+// only (Prosody's default password_hash).
+var scramHashes = []struct {
+	mech string
+	hash func() hash.Hash
+}{
+	{"SCRAM-SHA-256", sha256.New},
+	{"SCRAM-SHA-1", sha1.New},
+}
 
 // scramKeys are the keys derived from one (password, salt, iterations):
 // PBKDF2 is what makes SCRAM expensive, and every bench user shares the
@@ -23,38 +36,41 @@ type scramKeys struct {
 }
 
 type scramCacheKey struct {
-	password, salt string
-	iter           int
+	mech, password, salt string
+	iter                 int
 }
 
 var scramCache sync.Map // scramCacheKey -> *scramKeys
 
-func deriveKeys(password string, salt []byte, iter int) (*scramKeys, error) {
-	k := scramCacheKey{password, string(salt), iter}
+func deriveKeys(mech string, h func() hash.Hash, password string, salt []byte, iter int) (*scramKeys, error) {
+	k := scramCacheKey{mech, password, string(salt), iter}
 	if v, ok := scramCache.Load(k); ok {
 		return v.(*scramKeys), nil
 	}
-	salted, err := pbkdf2.Key(sha256.New, password, salt, iter, sha256.Size)
+	salted, err := pbkdf2.Key(h, password, salt, iter, h().Size())
 	if err != nil {
 		return nil, err
 	}
-	ck := hmacSum(salted, "Client Key")
-	sk := sha256.Sum256(ck)
-	keys := &scramKeys{clientKey: ck, storedKey: sk[:], serverKey: hmacSum(salted, "Server Key")}
+	ck := hmacSum(h, salted, "Client Key")
+	sk := h()
+	sk.Write(ck)
+	keys := &scramKeys{clientKey: ck, storedKey: sk.Sum(nil), serverKey: hmacSum(h, salted, "Server Key")}
 	v, _ := scramCache.LoadOrStore(k, keys)
 	return v.(*scramKeys), nil
 }
 
-func hmacSum(key []byte, msg string) []byte {
-	h := hmac.New(sha256.New, key)
-	h.Write([]byte(msg))
-	return h.Sum(nil)
+func hmacSum(h func() hash.Hash, key []byte, msg string) []byte {
+	m := hmac.New(h, key)
+	m.Write([]byte(msg))
+	return m.Sum(nil)
 }
 
-// scram is one SCRAM-SHA-256 client exchange (RFC 5802, RFC 7677) without
-// channel binding (gs2 header "n,,": the client does not support it, which
-// a server offering -PLUS must accept).
+// scram is one SCRAM-SHA-256 or SCRAM-SHA-1 client exchange (RFC 5802,
+// RFC 7677) without channel binding (gs2 header "n,,": the client does
+// not support it, which a server offering -PLUS must accept).
 type scram struct {
+	mech           string
+	hash           func() hash.Hash
 	user, password string
 	nonce          string
 	clientFirst    string // client-first-message-bare
@@ -62,10 +78,14 @@ type scram struct {
 	keys           *scramKeys
 }
 
-func newSCRAM(user, password string) *scram {
+func newSCRAM(mech string, h func() hash.Hash, user, password string) *scram {
 	var nb [18]byte
 	_, _ = rand.Read(nb[:])
-	s := &scram{user: user, password: password, nonce: base64.RawStdEncoding.EncodeToString(nb[:])}
+	return newSCRAMNonce(mech, h, user, password, base64.RawStdEncoding.EncodeToString(nb[:]))
+}
+
+func newSCRAMNonce(mech string, h func() hash.Hash, user, password, nonce string) *scram {
+	s := &scram{mech: mech, hash: h, user: user, password: password, nonce: nonce}
 	name := strings.NewReplacer("=", "=3D", ",", "=2C").Replace(user)
 	s.clientFirst = "n=" + name + ",r=" + s.nonce
 	return s
@@ -101,12 +121,12 @@ func (s *scram) final(serverFirst []byte) ([]byte, error) {
 	if err != nil || len(saltB) == 0 || iter <= 0 {
 		return nil, fmt.Errorf("scram: bad server-first-message %q", serverFirst)
 	}
-	if s.keys, err = deriveKeys(s.password, saltB, iter); err != nil {
+	if s.keys, err = deriveKeys(s.mech, s.hash, s.password, saltB, iter); err != nil {
 		return nil, err
 	}
 	withoutProof := "c=biws,r=" + nonce // biws = base64("n,,")
 	s.authMessage = s.clientFirst + "," + string(serverFirst) + "," + withoutProof
-	sig := hmacSum(s.keys.storedKey, s.authMessage)
+	sig := hmacSum(s.hash, s.keys.storedKey, s.authMessage)
 	proof := make([]byte, len(sig))
 	for i := range sig {
 		proof[i] = s.keys.clientKey[i] ^ sig[i]
@@ -127,7 +147,7 @@ func (s *scram) verify(serverFinal []byte) error {
 	if !ok {
 		return fmt.Errorf("scram: bad server-final-message %q", serverFinal)
 	}
-	want := base64.StdEncoding.EncodeToString(hmacSum(s.keys.serverKey, s.authMessage))
+	want := base64.StdEncoding.EncodeToString(hmacSum(s.hash, s.keys.serverKey, s.authMessage))
 	if string(v) != want {
 		return errors.New("scram: wrong server signature")
 	}
