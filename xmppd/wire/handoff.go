@@ -24,6 +24,8 @@ func (r *Reader) DiscardWhitespace() bool {
 func ParseStanza(b []byte) (*Stanza, error) {
 	n := len(b) + 1
 	st := new(Stanza)
-	err := NewReader(bytes.NewReader(b), Limits{MaxStanzaSize: n, MaxDepth: n, MaxAttrs: n}).Next(st)
+	r := NewReader(bytes.NewReader(b), Limits{MaxStanzaSize: n, MaxDepth: n, MaxAttrs: n})
+	err := r.Next(st)
+	r.Release() // the read buffer goes back to the pool
 	return st, err
 }

@@ -17,6 +17,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"sync"
 )
 
 // Limits bounds what one peer can make the server buffer and parse.
@@ -79,8 +80,9 @@ type Reader struct {
 	src  io.Reader
 	lim  Limits
 	buf  []byte
-	r, w int   // buf[r:w] is buffered and unconsumed
-	rerr error // deferred source error (returned once the buffer is drained)
+	one  [1]byte // the first byte after an idle wait (fillIdle)
+	r, w int     // buf[r:w] is buffered and unconsumed
+	rerr error   // deferred source error (returned once the buffer is drained)
 
 	skipWS  bool
 	afterGT bool // last byte handed out by Read/ReadByte was '>' (or skipped whitespace after it)
@@ -140,14 +142,15 @@ func (r *Reader) Release() {
 	if r.r != r.w {
 		return
 	}
-	r.buf = nil
+	r.releaseBuf()
 	r.r, r.w = 0, 0
 	r.p.release()
 }
 
 // fill reads at least one byte from src into the buffer, growing or
-// compacting it as needed. It returns nil if bytes were added.
-func (r *Reader) fill() error {
+// compacting it as needed. It returns nil if bytes were added. stanzas
+// says Next is reading (see fillIdle).
+func (r *Reader) fill(stanzas bool) error {
 	if r.rerr != nil {
 		err := r.rerr
 		if err != io.EOF {
@@ -157,9 +160,18 @@ func (r *Reader) fill() error {
 	}
 	if r.r == r.w {
 		r.r, r.w = 0, 0
+		if r.st == stTop && stanzas {
+			// Between stanzas with nothing buffered, the next read may
+			// block for minutes: idle sessions are the common case, so
+			// the buffer goes back to the pool and the first byte comes
+			// into a one-byte array. (A TLS source hands the rest of its
+			// record to the next read without a system call.) Not for
+			// Read and ReadByte: negotiation reads byte by byte.
+			return r.fillIdle()
+		}
 	}
 	if r.buf == nil {
-		r.buf = make([]byte, min(initialBufSize, r.lim.MaxStanzaSize+bufSlack))
+		r.buf = r.newBuf()
 	}
 	if r.w == len(r.buf) {
 		if r.r > 0 {
@@ -198,6 +210,49 @@ func (r *Reader) fill() error {
 	return io.ErrNoProgress
 }
 
+// bufPool holds standard-size read buffers of readers that went idle.
+var bufPool = sync.Pool{New: func() any { return new([initialBufSize]byte) }}
+
+// newBuf returns a buffer of the initial size, pooled when standard.
+func (r *Reader) newBuf() []byte {
+	if n := r.lim.MaxStanzaSize + bufSlack; n < initialBufSize {
+		return make([]byte, n)
+	}
+	return bufPool.Get().(*[initialBufSize]byte)[:]
+}
+
+// releaseBuf hands a standard-size buffer back to the pool; others are
+// left to the garbage collector.
+func (r *Reader) releaseBuf() {
+	if len(r.buf) == initialBufSize && cap(r.buf) == initialBufSize {
+		bufPool.Put((*[initialBufSize]byte)(r.buf))
+	}
+	r.buf = nil
+}
+
+// fillIdle is fill for an empty buffer between stanzas: it waits for one
+// byte without holding a buffer, then takes one.
+func (r *Reader) fillIdle() error {
+	r.releaseBuf()
+	for range maxEmptyReads {
+		n, err := r.src.Read(r.one[:])
+		if n < 0 || n > 1 {
+			return errors.New("wire: source returned an invalid byte count")
+		}
+		if n == 1 {
+			r.buf = r.newBuf()
+			r.buf[0] = r.one[0]
+			r.w = 1
+			r.rerr = err
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return io.ErrNoProgress
+}
+
 // maybeShrink drops an oversized buffer once it is empty.
 func (r *Reader) maybeShrink() {
 	if r.r == r.w {
@@ -214,7 +269,7 @@ func isSpace(c byte) bool { return c == ' ' || c == '\n' || c == '\t' || c == '\
 func (r *Reader) ReadByte() (byte, error) {
 	for {
 		if r.r == r.w {
-			if err := r.fill(); err != nil {
+			if err := r.fill(false); err != nil {
 				return 0, err
 			}
 		}
@@ -240,7 +295,7 @@ func (r *Reader) Read(p []byte) (int, error) {
 	}
 	for {
 		if r.r == r.w {
-			if err := r.fill(); err != nil {
+			if err := r.fill(false); err != nil {
 				return 0, err
 			}
 		}
@@ -293,7 +348,7 @@ func (r *Reader) Next(s *Stanza) error {
 		if n > 0 {
 			return r.finish(s, n)
 		}
-		if err := r.fill(); err != nil {
+		if err := r.fill(true); err != nil {
 			if err == io.EOF {
 				if r.st == stTop && r.r == r.w {
 					r.sticky = io.EOF

@@ -649,3 +649,40 @@ func TestCloneSurvivesNext(t *testing.T) {
 		t.Errorf("second stanza: %+v", s)
 	}
 }
+
+// idleSource hands out one stanza, then on the next read records whether
+// the reader still held a buffer while it would block.
+type idleSource struct {
+	r        *Reader
+	data     string
+	heldBuf  bool
+	readSize int
+}
+
+func (s *idleSource) Read(p []byte) (int, error) {
+	if s.data != "" {
+		n := copy(p, s.data)
+		s.data = s.data[n:]
+		return n, nil
+	}
+	s.heldBuf, s.readSize = s.r.buf != nil, len(p)
+	return 0, io.EOF
+}
+
+// TestIdleReaderHoldsNoBuffer: between stanzas, a reader waiting for the
+// next byte has given its buffer back (idle sessions cost no read buffer).
+func TestIdleReaderHoldsNoBuffer(t *testing.T) {
+	src := &idleSource{data: "<presence/>"}
+	r := NewReader(src, Limits{})
+	src.r = r
+	var s Stanza
+	if err := r.Next(&s); err != nil || string(s.Raw) != "<presence/>" {
+		t.Fatalf("Next = %q, %v", s.Raw, err)
+	}
+	if err := r.Next(&s); err != io.EOF {
+		t.Fatalf("second Next: %v, want EOF", err)
+	}
+	if src.heldBuf || src.readSize != 1 {
+		t.Errorf("waiting between stanzas: buffer held %v, read size %d; want no buffer and a one-byte read", src.heldBuf, src.readSize)
+	}
+}
