@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"net"
@@ -74,7 +75,10 @@ type instance struct {
 	c2s     string
 	tls     string
 	http    string // the HTTP listener, also its public_url
+	extra   string // more TOML after [auth]
 	proc    *exec.Cmd
+	exited  chan struct{} // closed when proc has exited; waitErr is then set
+	waitErr error
 	logs    *bytes.Buffer
 	stopped bool
 }
@@ -82,14 +86,17 @@ type instance struct {
 func newInstance(t *testing.T, extraTOML string) *instance {
 	t.Helper()
 	dir := t.TempDir()
-	in := &instance{
-		t:      t,
-		dir:    dir,
-		config: filepath.Join(dir, "xmppd.toml"),
-		c2s:    fmt.Sprintf("127.0.0.1:%d", freePort(t)),
-		tls:    fmt.Sprintf("127.0.0.1:%d", freePort(t)),
-		http:   fmt.Sprintf("127.0.0.1:%d", freePort(t)),
-	}
+	in := &instance{t: t, dir: dir, config: filepath.Join(dir, "xmppd.toml"), extra: extraTOML}
+	in.pickPorts()
+	return in
+}
+
+// pickPorts chooses free loopback ports and writes the config with them.
+func (in *instance) pickPorts() {
+	in.t.Helper()
+	in.c2s = fmt.Sprintf("127.0.0.1:%d", freePort(in.t))
+	in.tls = fmt.Sprintf("127.0.0.1:%d", freePort(in.t))
+	in.http = fmt.Sprintf("127.0.0.1:%d", freePort(in.t))
 	cfg := fmt.Sprintf(`domain = "localhost"
 data_dir = %q
 
@@ -103,16 +110,31 @@ public_url = "http://%s"
 
 [auth]
 scram_iterations = 4096
-%s`, filepath.Join(dir, "data"), in.c2s, in.tls, in.http, in.http, extraTOML)
+%s`, filepath.Join(in.dir, "data"), in.c2s, in.tls, in.http, in.http, in.extra)
 	if err := os.WriteFile(in.config, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
+		in.t.Fatal(err)
 	}
-	return in
 }
 
-// start runs `xmppd serve` and waits until it accepts connections.
+// start runs `xmppd serve` and waits until it accepts connections. A
+// port picked free can be taken by another test process before the server
+// binds it: then it picks new ports and tries again.
 func (in *instance) start() {
 	in.t.Helper()
+	for attempt := 1; ; attempt++ {
+		err := in.launch()
+		if err == nil {
+			return
+		}
+		if attempt == 5 || !strings.Contains(in.logs.String(), "address already in use") {
+			in.t.Fatalf("xmppd did not start: %v: %s", err, in.logs)
+		}
+		in.pickPorts()
+	}
+}
+
+// launch starts the process once and waits for its listeners.
+func (in *instance) launch() error {
 	in.logs = &bytes.Buffer{}
 	in.proc = exec.Command(xmppdBin, "serve", "--config", in.config)
 	in.proc.Stdout = in.logs
@@ -120,19 +142,30 @@ func (in *instance) start() {
 	if err := in.proc.Start(); err != nil {
 		in.t.Fatal(err)
 	}
+	in.exited = make(chan struct{})
+	go func(p *exec.Cmd, exited chan struct{}) {
+		in.waitErr = p.Wait()
+		close(exited)
+	}(in.proc, in.exited)
 	in.stopped = false
 	in.t.Cleanup(in.stop)
 	deadline := time.Now().Add(15 * time.Second)
 	for {
+		select {
+		case <-in.exited:
+			in.stopped = true
+			return fmt.Errorf("exited: %v", in.waitErr)
+		default:
+		}
 		c, err := net.DialTimeout("tcp", in.c2s, 200*time.Millisecond)
 		if err == nil {
 			c.Close()
 			if _, err := os.Stat(filepath.Join(in.dir, "data", "admin.sock")); err == nil {
-				return
+				return nil
 			}
 		}
 		if time.Now().After(deadline) {
-			in.t.Fatalf("xmppd did not start: %s", in.logs)
+			return errors.New("no listener after 15 s")
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -145,12 +178,10 @@ func (in *instance) stop() {
 	}
 	in.stopped = true
 	_ = in.proc.Process.Signal(syscall.SIGTERM)
-	done := make(chan error, 1)
-	go func() { done <- in.proc.Wait() }()
 	select {
-	case err := <-done:
-		if err != nil {
-			in.t.Errorf("xmppd exited with %v: %s", err, in.logs)
+	case <-in.exited:
+		if in.waitErr != nil {
+			in.t.Errorf("xmppd exited with %v: %s", in.waitErr, in.logs)
 		}
 	case <-time.After(20 * time.Second):
 		_ = in.proc.Process.Kill()

@@ -353,6 +353,6 @@ func (in *instance) kill() {
 	if err := in.proc.Process.Kill(); err != nil {
 		in.t.Fatal(err)
 	}
-	_ = in.proc.Wait()
+	<-in.exited
 	in.stopped = true
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/xmppd/xmppd/extensions/muc"
 	"github.com/xmppd/xmppd/extensions/upload"
 	"github.com/xmppd/xmppd/extensions/webchat"
+	"github.com/xmppd/xmppd/xmppd"
 	"github.com/xmppd/xmppd/xmppd/config"
 	"github.com/xmppd/xmppd/xmppd/wire"
 	"github.com/xmppd/xmppd/xmppd/xmppdtest"
@@ -38,14 +39,31 @@ func chromium(t *testing.T) string {
 	return ""
 }
 
-func freeAddr(t *testing.T) string {
+// startOnFreePort starts a server whose HTTP listener and public_url are
+// a free loopback port known before start (the page and upload URLs are
+// built from public_url); when another process takes the port first, it
+// tries another. configure gets the address.
+func startOnFreePort(t *testing.T, exts []xmppd.Extension, configure func(c *config.Config, httpAddr string)) (*xmppdtest.Server, string) {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	for attempt := 1; ; attempt++ {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := l.Addr().String()
+		l.Close()
+		srv, err := xmppdtest.TryStart(t, xmppdtest.WithExtensions(exts...), xmppdtest.WithConfig(func(c *config.Config) {
+			c.HTTP.Listen = addr
+			c.HTTP.PublicURL = "http://" + addr
+			configure(c, addr)
+		}))
+		if err == nil {
+			return srv, addr
+		}
+		if attempt == 5 || !strings.Contains(err.Error(), "address already in use") {
+			t.Fatal(err)
+		}
 	}
-	defer l.Close()
-	return l.Addr().String()
 }
 
 // TestVisitorChatsInARealBrowser: headless Chromium opens the web chat
@@ -55,15 +73,12 @@ func freeAddr(t *testing.T) string {
 // reply shows on the page.
 func TestVisitorChatsInARealBrowser(t *testing.T) {
 	browser := chromium(t)
-	httpAddr := freeAddr(t)
 	rooms := muc.New()
-	srv := xmppdtest.Start(t, xmppdtest.WithExtensions(rooms, upload.New(), webchat.New()), xmppdtest.WithConfig(func(c *config.Config) {
-		c.HTTP.Listen = httpAddr
-		c.HTTP.PublicURL = "http://" + httpAddr
+	srv, httpAddr := startOnFreePort(t, []xmppd.Extension{rooms, upload.New(), webchat.New()}, func(c *config.Config, _ string) {
 		c.Enquiry.GuestDomain = "guest.localhost"
 		c.Enquiry.Staff = []string{"alice@localhost"}
 		c.Enquiry.Destination = "Support"
-	}))
+	})
 	srv.AddUser(t, "alice", "alice-pw")
 	alice := srv.Login(t, "alice", "alice-pw")
 	alice.Available()

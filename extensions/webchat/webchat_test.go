@@ -11,7 +11,6 @@ import (
 	"github.com/xmppd/xmppd/extensions/webchat"
 	"github.com/xmppd/xmppd/xmppd"
 	"github.com/xmppd/xmppd/xmppd/config"
-	"github.com/xmppd/xmppd/xmppd/xmppdtest"
 )
 
 func get(t *testing.T, url string) (*http.Response, string) {
@@ -30,12 +29,10 @@ func get(t *testing.T, url string) (*http.Response, string) {
 
 func startPage(t *testing.T, guestDomain string, exts ...xmppd.Extension) string {
 	t.Helper()
-	httpAddr := freeAddr(t)
-	xmppdtest.Start(t, xmppdtest.WithExtensions(append(exts, webchat.New())...), xmppdtest.WithConfig(func(c *config.Config) {
-		c.HTTP.Listen = httpAddr
+	_, httpAddr := startOnFreePort(t, append(exts, webchat.New()), func(c *config.Config, _ string) {
 		c.HTTP.PublicURL = "https://chat.example.com/x"
 		c.Enquiry.GuestDomain = guestDomain
-	}))
+	})
 	return "http://" + httpAddr
 }
 

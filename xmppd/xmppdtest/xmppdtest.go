@@ -64,6 +64,18 @@ func WithConfig(fn func(*config.Config)) Option {
 // of the test.
 func Start(t testing.TB, opts ...Option) *Server {
 	t.Helper()
+	srv, err := TryStart(t, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return srv
+}
+
+// TryStart is Start that returns a failure to start instead of ending the
+// test: for a test that fixed a port in the config (say, picked free
+// before) and tries again when another process took it meanwhile.
+func TryStart(t testing.TB, opts ...Option) (*Server, error) {
+	t.Helper()
 	var o options
 	for _, fn := range opts {
 		fn(&o)
@@ -88,10 +100,11 @@ func Start(t testing.TB, opts ...Option) *Server {
 	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: level}))
 	srv, err := xmppd.New(xmppd.Options{Config: cfg, Extensions: o.exts, Logger: log})
 	if err != nil {
-		t.Fatalf("xmppd.New: %v", err)
+		return nil, fmt.Errorf("xmppd.New: %w", err)
 	}
 	if err := srv.Start(context.Background()); err != nil {
-		t.Fatalf("start: %v", err)
+		_ = srv.Close()
+		return nil, fmt.Errorf("start: %w", err)
 	}
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -100,7 +113,7 @@ func Start(t testing.TB, opts ...Option) *Server {
 			t.Errorf("shutdown: %v", err)
 		}
 	})
-	return &Server{Server: srv, Config: cfg, Dir: dir}
+	return &Server{Server: srv, Config: cfg, Dir: dir}, nil
 }
 
 type testWriter struct{ t testing.TB }
