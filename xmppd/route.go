@@ -411,12 +411,7 @@ func (srv *Server) runIQHandler(p *Packet, h IQHandler) {
 		srv.bounce(p, se, app)
 		return
 	}
-	reply := resultIQ(p, res)
-	if p.Origin != nil {
-		p.Origin.Send(reply)
-		return
-	}
-	srv.SendRaw(p.From, reply)
+	srv.ReplyIQ(p, res)
 }
 
 // resultIQ builds <iq type='result'/> for request p. When the client sent

@@ -56,7 +56,7 @@ func (e *Extension) handleIQ(p *xmppd.Packet) {
 		e.srv.Bounce(p, se)
 		return
 	}
-	e.replyIQ(p, res)
+	e.srv.ReplyIQ(p, res)
 }
 
 var errNotImplemented = stanzaErr(stanza.Cancel, stanza.ServiceUnavailable, "")

@@ -145,22 +145,6 @@ func (e *Extension) reply(p *xmppd.Packet, b []byte) {
 	e.srv.SendRaw(p.From, b)
 }
 
-// replyIQ answers an IQ request with a result carrying payload (or none).
-func (e *Extension) replyIQ(p *xmppd.Packet, payload *wire.Element) {
-	b := make([]byte, 0, 128)
-	b = append(b, "<iq type='result'"...)
-	b = wire.AppendAttr(b, "id", p.Stanza.ID)
-	b = wire.AppendAttr(b, "to", p.From.String())
-	b = wire.AppendAttr(b, "from", p.To.String())
-	if payload == nil {
-		e.reply(p, append(b, "/>"...))
-		return
-	}
-	b = append(b, '>')
-	b = payload.AppendXML(b)
-	e.reply(p, append(b, "</iq>"...))
-}
-
 // bounce answers p with a stanza error.
 func (e *Extension) bounce(p *xmppd.Packet, cond stanza.Condition, typ stanza.ErrorType, text string) {
 	e.srv.Bounce(p, xmppd.StanzaError(typ, cond, text))

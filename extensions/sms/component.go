@@ -14,7 +14,7 @@ import (
 // Namespaces.
 const (
 	nsClient     = "jabber:client"
-	nsDiscoInfo  = "http://jabber.org/protocol/disco#info"
+	nsDiscoInfo  = xmppd.NSDiscoInfo
 	nsDiscoItems = "http://jabber.org/protocol/disco#items"
 	nsGateway    = "jabber:iq:gateway"
 	nsReceipts   = "urn:xmpp:receipts"
@@ -126,32 +126,15 @@ func (e *Extension) handleIQ(p *xmppd.Packet) {
 		e.srv.Bounce(p, se)
 		return
 	}
-	b := append(make([]byte, 0, 256), "<iq type='result'"...)
-	b = wire.AppendAttr(b, "id", st.ID)
-	b = wire.AppendAttr(b, "to", p.From.String())
-	b = wire.AppendAttr(b, "from", p.To.String())
-	b = append(b, '>')
-	b = res.AppendXML(b)
-	b = append(b, "</iq>"...)
-	if p.Origin != nil {
-		p.Origin.Send(b)
-		return
-	}
-	e.srv.SendRaw(p.From, b)
+	e.srv.ReplyIQ(p, res)
 }
 
 func (e *Extension) discoInfo(q *wire.Element) (*wire.Element, error) {
 	if q.Attr("node") != "" {
 		return nil, xmppd.StanzaError(stanza.Cancel, stanza.ItemNotFound, "no such node")
 	}
-	res := wire.NewElement("query", nsDiscoInfo)
-	res.Append(wire.NewElement("identity", nsDiscoInfo,
-		wire.Attr{Name: "category", Value: "gateway"}, wire.Attr{Name: "type", Value: "sms"},
-		wire.Attr{Name: "name", Value: "SMS gateway"}))
-	for _, f := range []string{nsDiscoInfo, nsDiscoItems, nsGateway, nsReceipts} {
-		res.Append(wire.NewElement("feature", nsDiscoInfo, wire.Attr{Name: "var", Value: f}))
-	}
-	return res, nil
+	return xmppd.DiscoInfo(xmppd.Identity{Category: "gateway", Type: "sms", Name: "SMS gateway"},
+		nsDiscoItems, nsGateway, nsReceipts), nil
 }
 
 // translate is XEP-0100 §6.3: a phone number as people write it

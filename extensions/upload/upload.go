@@ -117,7 +117,7 @@ import (
 const NS = "urn:xmpp:http:upload:0"
 
 const (
-	nsDiscoInfo  = "http://jabber.org/protocol/disco#info"
+	nsDiscoInfo  = xmppd.NSDiscoInfo
 	nsDiscoItems = "http://jabber.org/protocol/disco#items"
 )
 
@@ -352,36 +352,15 @@ func (e *Extension) HandleStanza(p *xmppd.Packet) {
 		}
 		return
 	}
-	e.reply(p, res)
-}
-
-// reply answers an IQ request with a result carrying payload.
-func (e *Extension) reply(p *xmppd.Packet, payload *wire.Element) {
-	b := append(make([]byte, 0, 256), "<iq type='result'"...)
-	b = wire.AppendAttr(b, "id", p.Stanza.ID)
-	b = wire.AppendAttr(b, "to", p.From.String())
-	b = wire.AppendAttr(b, "from", p.To.String())
-	b = append(b, '>')
-	b = payload.AppendXML(b)
-	b = append(b, "</iq>"...)
-	if p.Origin != nil {
-		p.Origin.Send(b)
-		return
-	}
-	e.srv.SendRaw(p.From, b)
+	e.srv.ReplyIQ(p, res)
 }
 
 func (e *Extension) discoInfo(q *wire.Element) (*wire.Element, error) {
 	if q.Attr("node") != "" {
 		return nil, xmppd.StanzaError(stanza.Cancel, stanza.ItemNotFound, "no such node")
 	}
-	res := wire.NewElement("query", nsDiscoInfo)
-	res.Append(wire.NewElement("identity", nsDiscoInfo,
-		wire.Attr{Name: "category", Value: "store"}, wire.Attr{Name: "type", Value: "file"},
-		wire.Attr{Name: "name", Value: "HTTP File Upload"}))
-	for _, f := range []string{nsDiscoInfo, nsDiscoItems, NS, nsSFS} {
-		res.Append(wire.NewElement("feature", nsDiscoInfo, wire.Attr{Name: "var", Value: f}))
-	}
+	res := xmppd.DiscoInfo(xmppd.Identity{Category: "store", Type: "file", Name: "HTTP File Upload"},
+		nsDiscoItems, NS, nsSFS)
 	res.Append(dataform.New("result", NS).
 		Field("max-file-size", "", "", strconv.FormatInt(int64(e.Config.MaxFileSize), 10)).Element())
 	return res, nil

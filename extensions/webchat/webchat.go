@@ -46,7 +46,7 @@ var assets embed.FS
 var page = template.Must(template.ParseFS(assets, "assets/chat.html"))
 
 const (
-	nsDiscoInfo = "http://jabber.org/protocol/disco#info"
+	nsDiscoInfo = xmppd.NSDiscoInfo
 	// Title is the page's heading.
 	Title = "Chat with us"
 )
