@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -19,52 +18,10 @@ import (
 
 const pw = "secret-pw"
 
-// clock is a test clock the edit windows are measured with.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
-
-// retractions records xmppd.MessageRetracted events.
-type retractions struct {
-	mu     sync.Mutex
-	events []xmppd.RetractedEvent
-}
-
-func (*retractions) Name() string { return "test-retractions" }
-
-func (r *retractions) Register(reg *xmppd.Registrar) error {
-	xmppd.Hook(reg, xmppd.MessageRetracted, xmppd.PriorityObserve, func(ev *xmppd.RetractedEvent) xmppd.Verdict {
-		r.mu.Lock()
-		r.events = append(r.events, *ev)
-		r.mu.Unlock()
-		return xmppd.Pass
-	})
-	return nil
-}
-
-func (r *retractions) list() []xmppd.RetractedEvent {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return append([]xmppd.RetractedEvent(nil), r.events...)
-}
-
 type env struct {
 	srv        *xmppdtest.Server
-	clock      *clock
-	retracted  *retractions
+	clock      *xmppdtest.Clock
+	retracted  *xmppdtest.Recorder[*xmppd.RetractedEvent]
 	alice, bob *xmppdtest.Client
 }
 
@@ -72,12 +29,12 @@ type env struct {
 // minute on a test clock, and alice and bob online.
 func start(t *testing.T, opts ...xmppdtest.Option) *env {
 	t.Helper()
-	clk := &clock{now: time.Now()}
+	clk := xmppdtest.NewClock(time.Now())
 	ed := edits.New()
 	ed.Now = clk.Now
 	ed.Config.CorrectionWindow = config.Duration{Duration: time.Minute}
 	ed.Config.RetractionWindow = config.Duration{Duration: 2 * time.Minute}
-	ret := &retractions{}
+	ret := xmppdtest.Record(xmppd.MessageRetracted)
 	opts = append([]xmppdtest.Option{xmppdtest.WithExtensions(ed, mam.New(), ret)}, opts...)
 	srv := xmppdtest.Start(t, opts...)
 	for _, u := range []string{"alice", "bob", "carol"} {
@@ -271,7 +228,7 @@ func TestRetractionTombstonesEveryCopyAndTellsTheUploadService(t *testing.T) {
 			t.Errorf("%s's tombstone keeps content or lost its id: %s", who, tomb)
 		}
 	}
-	evs := e.retracted.list()
+	evs := e.retracted.Events()
 	if len(evs) != 1 {
 		t.Fatalf("MessageRetracted ran %d times, want 1", len(evs))
 	}

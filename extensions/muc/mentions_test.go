@@ -3,7 +3,6 @@ package muc_test
 import (
 	"sort"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/xmppd/xmppd/extensions/muc"
@@ -12,40 +11,30 @@ import (
 	"github.com/xmppd/xmppd/xmppd/xmppdtest"
 )
 
-// mentionLog records RoomMessageEvent.Mentions by message id.
+// mentionLog records the room messages the MUC service archived.
 type mentionLog struct {
-	mu   sync.Mutex
-	byID map[string][]string
+	*xmppdtest.Recorder[*xmppd.RoomMessageEvent]
 }
 
-func (*mentionLog) Name() string { return "test-mentions" }
-
-func (l *mentionLog) Register(r *xmppd.Registrar) error {
-	l.byID = map[string][]string{}
-	xmppd.Hook(r, xmppd.RoomMessage, xmppd.PriorityCount, func(ev *xmppd.RoomMessageEvent) xmppd.Verdict {
-		var m []string
-		for _, j := range ev.Mentions {
-			m = append(m, j.String())
+// of returns the bare JIDs the message with id attribute id mentions,
+// sorted and space-separated.
+func (l mentionLog) of(id string) string {
+	var m []string
+	for _, ev := range l.Events() {
+		if ev.Packet.Stanza.ID == id {
+			for _, j := range ev.Mentions {
+				m = append(m, j.String())
+			}
 		}
-		sort.Strings(m)
-		l.mu.Lock()
-		l.byID[ev.Packet.Stanza.ID] = m
-		l.mu.Unlock()
-		return xmppd.Pass
-	})
-	return nil
-}
-
-func (l *mentionLog) of(id string) string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return strings.Join(l.byID[id], " ")
+	}
+	sort.Strings(m)
+	return strings.Join(m, " ")
 }
 
 func TestMentions(t *testing.T) {
-	log := &mentionLog{}
+	log := mentionLog{xmppdtest.Record(xmppd.RoomMessage)}
 	m := muc.New()
-	srv, _ := startExt(t, m, xmppdtest.WithExtensions(log))
+	srv, _ := startExt(t, m, xmppdtest.WithExtensions(log.Recorder))
 	if _, err := m.CreateRoom(muc.RoomSpec{JID: roomJID("team"), Owners: []string{"alice@localhost"},
 		Members: []string{"bob@localhost", "carol@localhost", "dave@localhost"}}); err != nil {
 		t.Fatal(err)

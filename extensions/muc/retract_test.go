@@ -2,7 +2,6 @@ package muc_test
 
 import (
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -14,59 +13,17 @@ import (
 	"github.com/xmppd/xmppd/xmppd/xmppdtest"
 )
 
-// testClock is the clock the edit windows are measured with.
-type testClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *testClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
-
-// retractionLog records xmppd.MessageRetracted events.
-type retractionLog struct {
-	mu     sync.Mutex
-	events []xmppd.RetractedEvent
-}
-
-func (*retractionLog) Name() string { return "test-retractions" }
-
-func (l *retractionLog) Register(r *xmppd.Registrar) error {
-	xmppd.Hook(r, xmppd.MessageRetracted, xmppd.PriorityObserve, func(ev *xmppd.RetractedEvent) xmppd.Verdict {
-		l.mu.Lock()
-		l.events = append(l.events, *ev)
-		l.mu.Unlock()
-		return xmppd.Pass
-	})
-	return nil
-}
-
-func (l *retractionLog) list() []xmppd.RetractedEvent {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return append([]xmppd.RetractedEvent(nil), l.events...)
-}
-
 // editRoom runs the MUC service with the edits extension (one-minute
 // windows on a test clock) and a room "team" owned by alice (moderator)
 // that bob (participant) joined.
-func editRoom(t *testing.T) (clk *testClock, log *retractionLog, alice, bob *xmppdtest.Client, srv *xmppdtest.Server) {
+func editRoom(t *testing.T) (clk *xmppdtest.Clock, log *xmppdtest.Recorder[*xmppd.RetractedEvent], alice, bob *xmppdtest.Client, srv *xmppdtest.Server) {
 	t.Helper()
-	clk = &testClock{now: time.Now()}
+	clk = xmppdtest.NewClock(time.Now())
 	ed := edits.New()
 	ed.Now = clk.Now
 	ed.Config.CorrectionWindow = config.Duration{Duration: time.Minute}
 	ed.Config.RetractionWindow = config.Duration{Duration: time.Minute}
-	log = &retractionLog{}
+	log = xmppdtest.Record(xmppd.MessageRetracted)
 	srv, _ = start(t, xmppdtest.WithExtensions(ed, log))
 	alice, bob = login(t, srv, "alice", "a"), login(t, srv, "bob", "b")
 	createRoom(t, alice, "team", "Alice", nil)
@@ -177,7 +134,7 @@ func TestRoomRetractionByStanzaIDLeavesTombstones(t *testing.T) {
 	// The older fastening form by origin-id.
 	sendRoom(bob, "r2", "<apply-to xmlns='urn:xmpp:fasten:0' id='origin-b2'><retract xmlns='urn:xmpp:message-retract:0'/></apply-to><body>retracted</body>")
 	roomMessage(alice, occ("team", "Bob"), "r2")
-	evs := log.list()
+	evs := log.Events()
 	if len(evs) != 2 || evs[0].Sender.String() != "bob@localhost" || evs[0].Where.String() != roomJID("team") ||
 		strings.Join(evs[0].URLs, " ") != "https://up.example/f.txt" {
 		t.Errorf("retraction events = %+v", evs)
@@ -236,7 +193,7 @@ func TestModeratorRemovesAnyMessageWithoutWindow(t *testing.T) {
 	if rs[2].body != "rules" {
 		t.Errorf("alice's message changed: %s", rs[2].msg)
 	}
-	evs := log.list()
+	evs := log.Events()
 	if len(evs) != 1 || evs[0].Sender.String() != "bob@localhost" || evs[0].By.String() != "alice@localhost" ||
 		strings.Join(evs[0].URLs, " ") != "https://up.example/s.png" {
 		t.Errorf("retraction events = %+v", evs)
