@@ -1,6 +1,9 @@
 package xmppd
 
-import "github.com/xmppd/xmppd/xmppd/wire"
+import (
+	"github.com/xmppd/xmppd/xmppd/wire"
+	"mellium.im/xmpp/stanza"
+)
 
 // NSDiscoInfo is XEP-0030's info namespace.
 const NSDiscoInfo = "http://jabber.org/protocol/disco#info"
@@ -17,6 +20,22 @@ func (srv *Server) ReplyIQ(p *Packet, payload *wire.Element) {
 		return
 	}
 	srv.SendRaw(p.From, reply)
+}
+
+// AnswerIQ answers the IQ request p with h the way the core answers its
+// own IQ handlers: exactly one payload element, parsed into IQ.Payload;
+// h's result, or its error (a stanza.Error or AppError as it is, anything
+// else logged and answered internal-server-error). IQ results and errors
+// are ignored. Components (Registrar.HandleDomain) answer their IQs with it.
+func (srv *Server) AnswerIQ(p *Packet, h IQHandler) {
+	if p.Type() != "get" && p.Type() != "set" {
+		return // answers: the component asked nothing, or waits elsewhere
+	}
+	if len(p.Stanza.Children) != 1 {
+		srv.Bounce(p, StanzaError(stanza.Modify, stanza.BadRequest, "an IQ request carries exactly one payload element"))
+		return
+	}
+	srv.runIQHandler(p, h)
 }
 
 // DiscoInfo is a component's disco#info answer (XEP-0030 §3.1): one

@@ -1,7 +1,6 @@
 package sms
 
 import (
-	"errors"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -88,45 +87,24 @@ func (e *Extension) handleMessage(p *xmppd.Packet) {
 }
 
 func (e *Extension) handleIQ(p *xmppd.Packet) {
-	if p.Type() != "get" && p.Type() != "set" {
-		return // answers to nothing we asked
-	}
-	st := p.Stanza
-	if len(st.Children) != 1 {
-		e.srv.Bounce(p, xmppd.StanzaError(stanza.Modify, stanza.BadRequest, "an IQ request carries exactly one payload element"))
-		return
-	}
-	q, err := wire.Parse(st.ChildBytes(st.Children[0]))
-	if err != nil {
-		e.srv.Bounce(p, xmppd.StanzaError(stanza.Modify, stanza.BadRequest, "unparsable payload"))
-		return
-	}
-	var res *wire.Element
-	switch {
-	case p.To.Local != "" || p.To.Resource != "":
-		err = xmppd.StanzaError(stanza.Cancel, stanza.ServiceUnavailable, "")
-	case p.Type() == "get" && q.Name == "query" && q.NS == nsDiscoInfo:
-		res, err = e.discoInfo(q)
-	case p.Type() == "get" && q.Name == "query" && q.NS == nsDiscoItems:
-		res = wire.NewElement("query", nsDiscoItems)
-	case p.Type() == "get" && q.Name == "query" && q.NS == nsGateway:
-		res = wire.NewElement("query", nsGateway).Append(
-			wire.NewElement("desc", nsGateway).SetText("Enter the phone number in international format, e.g. +4915123456789"),
-			wire.NewElement("prompt", nsGateway).SetText("Phone number"))
-	case p.Type() == "set" && q.Name == "query" && q.NS == nsGateway:
-		res, err = e.translate(q.ChildText("prompt", nsGateway))
-	default:
-		err = xmppd.StanzaError(stanza.Cancel, stanza.ServiceUnavailable, "")
-	}
-	if err != nil {
-		var se stanza.Error
-		if !errors.As(err, &se) {
-			se = xmppd.StanzaError(stanza.Wait, stanza.InternalServerError, "")
+	e.srv.AnswerIQ(p, func(iq *xmppd.IQ) (*wire.Element, error) {
+		q := iq.Payload
+		switch {
+		case p.To.Local != "" || p.To.Resource != "":
+			return nil, xmppd.StanzaError(stanza.Cancel, stanza.ServiceUnavailable, "")
+		case p.Type() == "get" && q.Name == "query" && q.NS == nsDiscoInfo:
+			return e.discoInfo(q)
+		case p.Type() == "get" && q.Name == "query" && q.NS == nsDiscoItems:
+			return wire.NewElement("query", nsDiscoItems), nil
+		case p.Type() == "get" && q.Name == "query" && q.NS == nsGateway:
+			return wire.NewElement("query", nsGateway).Append(
+				wire.NewElement("desc", nsGateway).SetText("Enter the phone number in international format, e.g. +4915123456789"),
+				wire.NewElement("prompt", nsGateway).SetText("Phone number")), nil
+		case p.Type() == "set" && q.Name == "query" && q.NS == nsGateway:
+			return e.translate(q.ChildText("prompt", nsGateway))
 		}
-		e.srv.Bounce(p, se)
-		return
-	}
-	e.srv.ReplyIQ(p, res)
+		return nil, xmppd.StanzaError(stanza.Cancel, stanza.ServiceUnavailable, "")
+	})
 }
 
 func (e *Extension) discoInfo(q *wire.Element) (*wire.Element, error) {

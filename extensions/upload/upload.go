@@ -310,49 +310,25 @@ func (e *Extension) loadSecret() ([]byte, error) {
 
 // HandleStanza implements xmppd.DomainHandler.
 func (e *Extension) HandleStanza(p *xmppd.Packet) {
-	if p.Kind() != "iq" || (p.Type() != "get" && p.Type() != "set") {
-		return // messages, presence, results and errors: nothing to do
+	if p.Kind() != "iq" {
+		return // messages and presence: nothing to do
 	}
-	st := p.Stanza
-	if len(st.Children) != 1 {
-		e.srv.Bounce(p, xmppd.StanzaError(stanza.Modify, stanza.BadRequest, "an IQ request carries exactly one payload element"))
-		return
-	}
-	q, err := wire.Parse(st.ChildBytes(st.Children[0]))
-	if err != nil {
-		e.srv.Bounce(p, xmppd.StanzaError(stanza.Modify, stanza.BadRequest, "unparsable payload"))
-		return
-	}
-	var res *wire.Element
-	switch {
-	case p.To.Local != "" || p.To.Resource != "":
-		err = xmppd.StanzaError(stanza.Cancel, stanza.ItemNotFound, "the upload service has no entities")
-	case p.Type() == "get" && q.Name == "query" && q.NS == nsDiscoInfo:
-		res, err = e.discoInfo(q)
-	case p.Type() == "get" && q.Name == "query" && q.NS == nsDiscoItems:
-		res = wire.NewElement("query", nsDiscoItems)
-	case p.Type() == "get" && q.Name == "request" && q.NS == NS:
-		res, err = e.requestSlot(p, q)
-	case p.Type() == "get" && q.Name == "file-sharing" && q.NS == nsSFS:
-		res, err = e.describe(p, q)
-	default:
-		err = xmppd.StanzaError(stanza.Cancel, stanza.ServiceUnavailable, "")
-	}
-	if err != nil {
-		var ae xmppd.AppError
-		var se stanza.Error
+	e.srv.AnswerIQ(p, func(iq *xmppd.IQ) (*wire.Element, error) {
+		q := iq.Payload
 		switch {
-		case errors.As(err, &ae):
-			e.srv.BounceApp(p, ae)
-		case errors.As(err, &se):
-			e.srv.Bounce(p, se)
-		default:
-			e.log.Error("upload IQ failed", "from", p.From.String(), "err", err)
-			e.srv.Bounce(p, xmppd.StanzaError(stanza.Wait, stanza.InternalServerError, ""))
+		case p.To.Local != "" || p.To.Resource != "":
+			return nil, xmppd.StanzaError(stanza.Cancel, stanza.ItemNotFound, "the upload service has no entities")
+		case p.Type() == "get" && q.Name == "query" && q.NS == nsDiscoInfo:
+			return e.discoInfo(q)
+		case p.Type() == "get" && q.Name == "query" && q.NS == nsDiscoItems:
+			return wire.NewElement("query", nsDiscoItems), nil
+		case p.Type() == "get" && q.Name == "request" && q.NS == NS:
+			return e.requestSlot(p, q)
+		case p.Type() == "get" && q.Name == "file-sharing" && q.NS == nsSFS:
+			return e.describe(p, q)
 		}
-		return
-	}
-	e.srv.ReplyIQ(p, res)
+		return nil, xmppd.StanzaError(stanza.Cancel, stanza.ServiceUnavailable, "")
+	})
 }
 
 func (e *Extension) discoInfo(q *wire.Element) (*wire.Element, error) {
