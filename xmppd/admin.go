@@ -88,6 +88,16 @@ type Status struct {
 	Logins       uint64        `json:"logins"`
 	AuthFailures uint64        `json:"auth_failures"`
 	Listeners    []string      `json:"listeners,omitempty"`
+	// StanzasInByKind splits StanzasIn by message, presence, iq, other.
+	StanzasInByKind map[string]uint64 `json:"stanzas_in_by_kind,omitempty"`
+	// Routing and Commit are latency estimates (bucket upper bounds) of
+	// handling a client stanza and of a stanza's store commit.
+	RoutingP50 time.Duration `json:"routing_p50_ns,omitempty"`
+	RoutingP99 time.Duration `json:"routing_p99_ns,omitempty"`
+	CommitP50  time.Duration `json:"commit_p50_ns,omitempty"`
+	CommitP99  time.Duration `json:"commit_p99_ns,omitempty"`
+	// Counters are the extensions' counters (Registrar.Counter) by name.
+	Counters map[string]uint64 `json:"counters,omitempty"`
 }
 
 // Status reports sessions, store size and counters.
@@ -102,6 +112,13 @@ func (srv *Server) Status() (Status, error) {
 	st.StanzasOut = srv.metrics.stanzasOut.Load()
 	st.Logins = srv.metrics.logins.Load()
 	st.AuthFailures = srv.metrics.authFailures.Load()
+	st.StanzasInByKind = make(map[string]uint64, len(stanzaKinds))
+	for i, k := range stanzaKinds {
+		st.StanzasInByKind[k] = srv.metrics.stanzasByKind[i].Load()
+	}
+	st.RoutingP50, st.RoutingP99 = srv.metrics.routing.Quantile(0.5), srv.metrics.routing.Quantile(0.99)
+	st.CommitP50, st.CommitP99 = srv.metrics.commit.Quantile(0.5), srv.metrics.commit.Quantile(0.99)
+	st.Counters = srv.extensionCounters()
 	for _, l := range srv.listeners {
 		st.Listeners = append(st.Listeners, l.Addr().String())
 	}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/xmppd/xmppd/store"
 	"github.com/xmppd/xmppd/xmppd/wire"
@@ -31,6 +32,9 @@ func (srv *Server) handleFromClient(s *Session, st *wire.Stanza) {
 func (srv *Server) handlePacket(s *Session, p *Packet) {
 	st := p.Stanza
 	srv.metrics.stanzasIn.Add(1)
+	srv.metrics.stanzasByKind[kindIndex(st.Name)].Add(1)
+	start := time.Now()
+	defer func() { srv.metrics.routing.Observe(time.Since(start)) }()
 	if st.NS != nsClient {
 		if h, ok := srv.nonzas[st.NS]; ok {
 			h(s, st)
@@ -113,6 +117,8 @@ func (srv *Server) CommitQueued(p *Packet) error {
 	}
 	fns := p.persist
 	p.persist = nil
+	start := time.Now()
+	defer func() { srv.metrics.commit.Observe(time.Since(start)) }()
 	err := srv.store.Batch(func(tx *store.Tx) error {
 		for _, fn := range fns {
 			if err := fn(tx); err != nil {

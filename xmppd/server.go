@@ -104,11 +104,6 @@ type Server struct {
 	stopOnce    sync.Once
 }
 
-type metrics struct {
-	stanzasIn, stanzasOut atomic.Uint64
-	logins, authFailures  atomic.Uint64
-	connections           atomic.Int64
-}
 
 // New builds a server: opens the store and registers every extension in
 // order. It does not listen; call Start. A server that is never started is
@@ -181,6 +176,9 @@ func New(opt Options) (*Server, error) {
 	}
 	srv.setupGuests(core)
 	if err := srv.handleWebSocket(core); err != nil {
+		return nil, err
+	}
+	if err := srv.handleMetrics(core); err != nil {
 		return nil, err
 	}
 

@@ -8,8 +8,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 	"text/tabwriter"
@@ -415,8 +417,14 @@ func (a *app) statusCmd() *cobra.Command {
 			if st.Running {
 				fmt.Fprintf(w, "listeners\t%s\n", strings.Join(st.Listeners, ", "))
 				fmt.Fprintf(w, "sessions\t%d (%d users online, %d connections)\n", st.Sessions, st.OnlineUsers, st.Connections)
-				fmt.Fprintf(w, "stanzas\t%d in, %d out\n", st.StanzasIn, st.StanzasOut)
+				fmt.Fprintf(w, "stanzas\t%d in (%d message, %d presence, %d iq), %d out\n", st.StanzasIn,
+					st.StanzasInByKind["message"], st.StanzasInByKind["presence"], st.StanzasInByKind["iq"], st.StanzasOut)
+				fmt.Fprintf(w, "latency\trouting p50 ≤ %s, p99 ≤ %s; store commit p50 ≤ %s, p99 ≤ %s\n",
+					st.RoutingP50, st.RoutingP99, st.CommitP50, st.CommitP99)
 				fmt.Fprintf(w, "logins\t%d ok, %d failed\n", st.Logins, st.AuthFailures)
+				for _, name := range slices.Sorted(maps.Keys(st.Counters)) {
+					fmt.Fprintf(w, "%s\t%d\n", strings.TrimSuffix(strings.TrimPrefix(name, "xmppd_"), "_total"), st.Counters[name])
+				}
 			}
 			fmt.Fprintf(w, "accounts\t%d\n", st.Accounts)
 			fmt.Fprintf(w, "store\t%s (%d bytes)\n", st.StorePath, st.StoreBytes)

@@ -137,6 +137,7 @@ func (e *Extension) receive(w http.ResponseWriter, r *http.Request, id string, m
 		return http.StatusInternalServerError, "internal error"
 	}
 	tmp = ""
+	e.uploadedBytes.Add(uint64(n))
 	m.SHA256 = base64.StdEncoding.EncodeToString(sum.Sum(nil))
 	e.analyze(r.Context(), id, &m)
 	m.Uploaded = time.Now()

@@ -165,13 +165,15 @@ type Extension struct {
 	// ThumbWorkers bounds the images decoded at once (not a config key).
 	ThumbWorkers int
 
-	srv     *xmppd.Server
-	log     *slog.Logger
-	db      *store.DB
-	domain  string
-	baseURL string // public_url + "/upload/"
-	dir     string // <data_dir>/uploads
-	secret  []byte
+	srv *xmppd.Server
+	log *slog.Logger
+	db  *store.DB
+	// uploadedBytes counts the bytes of completed uploads (/metrics).
+	uploadedBytes *xmppd.Counter
+	domain        string
+	baseURL       string // public_url + "/upload/"
+	dir           string // <data_dir>/uploads
+	secret        []byte
 
 	mu      sync.Mutex
 	putting map[string]bool // ids with a PUT in progress
@@ -238,6 +240,9 @@ func (e *Extension) Register(r *xmppd.Registrar) error {
 	e.db = r.Store()
 	e.domain = d.Domain
 	e.baseURL = strings.TrimSuffix(e.srv.Config().HTTP.PublicURL, "/") + "/upload/"
+	if e.uploadedBytes, err = r.Counter("xmppd_upload_bytes_total", "Bytes of completed HTTP uploads."); err != nil {
+		return err
+	}
 	e.dir = e.srv.DataPath("uploads")
 	if err := r.HandleDomain(e.domain, e); err != nil {
 		return err
