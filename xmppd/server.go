@@ -104,7 +104,6 @@ type Server struct {
 	stopOnce    sync.Once
 }
 
-
 // New builds a server: opens the store and registers every extension in
 // order. It does not listen; call Start. A server that is never started is
 // what the CLI uses to administer a stopped server.
