@@ -472,6 +472,13 @@ func (c *Client) Send(xmlText string) {
 	}
 }
 
+// TrySend writes raw XML and returns the write's error instead of failing
+// the test: for input the server is expected to cut off.
+func (c *Client) TrySend(xmlText string) error {
+	_, err := c.Session.Conn().Write([]byte(xmlText))
+	return err
+}
+
 // Sendf formats and sends raw XML.
 func (c *Client) Sendf(format string, args ...any) {
 	c.t.Helper()
