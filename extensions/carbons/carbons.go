@@ -220,34 +220,7 @@ func withSentStanzaID(p *xmppd.Packet, user xmppd.JID) []byte {
 	c = append(c, "' by='"...)
 	c = wire.AppendEscaped(c, user.BareString())
 	c = append(c, "'/>"...)
-	return insertChild(orig, c)
-}
-
-// insertChild returns a copy of el (a serialised element, never modified:
-// Packet.Bytes is shared) with child before its end tag, expanding a
-// self-closing element.
-func insertChild(el, child []byte) []byte {
-	out := make([]byte, 0, len(el)+len(child)+16)
-	n := len(el)
-	for n > 0 && isSpace(el[n-1]) {
-		n--
-	}
-	el = el[:n]
-	if n >= 2 && el[n-2] == '/' && el[n-1] == '>' {
-		out = append(out, el[:n-2]...)
-		out = append(out, '>')
-		out = append(out, child...)
-		out = append(out, "</"...)
-		out = append(out, el[1:nameEnd(el)]...)
-		return append(out, '>')
-	}
-	i := bytes.LastIndexByte(el, '<')
-	if i < 0 {
-		return el
-	}
-	out = append(out, el[:i]...)
-	out = append(out, child...)
-	return append(out, el[i:]...)
+	return wire.InsertChild(orig, c)
 }
 
 // toAccount copies a message for a local account to the resources the

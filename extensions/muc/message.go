@@ -99,7 +99,7 @@ func rebuild(st *wire.Stanza, to, from string, drop func(wire.Child) bool, add [
 	if len(add) == 0 {
 		return out
 	}
-	return insertBeforeEnd(out, add)
+	return wire.InsertChild(out, add)
 }
 
 // groupchat fans an occupant's message out to the room (XEP-0045 §7.4).

@@ -423,7 +423,7 @@ func (e *Extension) sendHistory(r *room, s *occSession, mx *wire.Element) {
 	room := r.jid.String()
 	for _, m := range h {
 		b := m.st.Rewrite(nil, to, m.st.From)
-		e.send(s, insertBeforeEnd(b, appendDelay(nil, room, m.at)))
+		e.send(s, wire.InsertChild(b, appendDelay(nil, room, m.at)))
 	}
 }
 

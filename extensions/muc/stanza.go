@@ -1,7 +1,6 @@
 package muc
 
 import (
-	"bytes"
 	"strconv"
 	"time"
 
@@ -148,16 +147,6 @@ func (e *Extension) reply(p *xmppd.Packet, b []byte) {
 // bounce answers p with a stanza error.
 func (e *Extension) bounce(p *xmppd.Packet, cond stanza.Condition, typ stanza.ErrorType, text string) {
 	e.srv.Bounce(p, xmppd.StanzaError(typ, cond, text))
-}
-
-// insertBeforeEnd splices child just before the end tag of the element in
-// el (which must not be self-closing: stored messages never are).
-func insertBeforeEnd(el, child []byte) []byte {
-	last := bytes.LastIndexByte(el, '<')
-	out := make([]byte, 0, len(el)+len(child))
-	out = append(out, el[:last]...)
-	out = append(out, child...)
-	return append(out, el[last:]...)
 }
 
 func appendDelay(b []byte, from string, at time.Time) []byte {

@@ -250,44 +250,8 @@ func withDelay(el []byte, from string, stamp time.Time) []byte {
 	d = append(d, "' stamp='"...)
 	d = append(d, stamp.UTC().Format("2006-01-02T15:04:05.000Z")...)
 	d = append(d, "'/>"...)
-	return insertChild(el, d)
+	return wire.InsertChild(el, d)
 }
-
-// insertChild puts child before the end tag of el, expanding a
-// self-closing element.
-func insertChild(el, child []byte) []byte {
-	out := make([]byte, 0, len(el)+len(child)+16)
-	n := len(el)
-	for n > 0 && isSpace(el[n-1]) {
-		n--
-	}
-	el = el[:n]
-	if n >= 2 && el[n-2] == '/' && el[n-1] == '>' {
-		// <message .../>: the name ends at the first space, '/' or '>'.
-		end := 1
-		for end < n && !isSpace(el[end]) && el[end] != '/' && el[end] != '>' {
-			end++
-		}
-		out = append(out, el[:n-2]...)
-		out = append(out, '>')
-		out = append(out, child...)
-		out = append(out, "</"...)
-		out = append(out, el[1:end]...)
-		return append(out, '>')
-	}
-	i := n - 1
-	for i >= 0 && el[i] != '<' {
-		i--
-	}
-	if i < 0 {
-		return el // cannot happen: the core stored a serialised element
-	}
-	out = append(out, el[:i]...)
-	out = append(out, child...)
-	return append(out, el[i:]...)
-}
-
-func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\r' || c == '\n' }
 
 func (e *Extension) accountDeleted(j xmppd.JID) xmppd.Verdict {
 	if err := e.db.Queue(queueName).DeleteOwner(j.BareString()); err != nil {
