@@ -203,3 +203,42 @@ func (r *Registrar) AdminCommand(name string, fn AdminFunc) error {
 func (r *Registrar) StreamFeature(f xmpp.StreamFeature) {
 	r.srv.streamFeatures = append(r.srv.streamFeatures, f)
 }
+
+// Background holds the goroutines an extension runs beside the stanza
+// path (outgoing requests, workers): Go starts one with a context that
+// Stop cancels, and Stop waits for them, or for its ctx. The zero value
+// is ready to use.
+type Background struct {
+	once   sync.Once
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+func (b *Background) init() {
+	b.once.Do(func() { b.ctx, b.cancel = context.WithCancel(context.Background()) })
+}
+
+// Context is done once Stop was called.
+func (b *Background) Context() context.Context {
+	b.init()
+	return b.ctx
+}
+
+// Go runs fn in a goroutine that Stop waits for; fn gets Context.
+func (b *Background) Go(fn func(ctx context.Context)) {
+	b.init()
+	b.wg.Add(1)
+	go func() {
+		defer b.wg.Done()
+		fn(b.ctx)
+	}()
+}
+
+// Stop cancels the context and waits for the goroutines, or until ctx is
+// done (then ctx.Err()).
+func (b *Background) Stop(ctx context.Context) error {
+	b.init()
+	b.cancel()
+	return WaitContext(ctx, &b.wg)
+}

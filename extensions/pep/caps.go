@@ -149,11 +149,7 @@ func (e *Extension) presenceOut(p *xmppd.Packet) xmppd.Verdict {
 	// The answer arrives through this session's own reading goroutine,
 	// which runs this hook: ask from another one.
 	s := p.Origin
-	e.wg.Add(1)
-	go func() {
-		defer e.wg.Done()
-		e.resolveCaps(s, c)
-	}()
+	e.bg.Go(func(context.Context) { e.resolveCaps(s, c) })
 	return xmppd.Pass
 }
 
@@ -165,7 +161,7 @@ func (e *Extension) resolveCaps(s *xmppd.Session, c caps) {
 		if wait, leader := e.caps.join(key); !leader {
 			select {
 			case <-wait:
-			case <-e.ctx.Done():
+			case <-e.bg.Context().Done():
 				return
 			}
 			if notify, ok := e.caps.get(key); ok {
@@ -177,7 +173,7 @@ func (e *Extension) resolveCaps(s *xmppd.Session, c caps) {
 			defer e.caps.done(key)
 		}
 	}
-	ctx, cancel := context.WithTimeout(e.ctx, capsQueryTimeout)
+	ctx, cancel := context.WithTimeout(e.bg.Context(), capsQueryTimeout)
 	defer cancel()
 	q := wire.NewElement("query", nsDiscoInfo, wire.Attr{Name: "node", Value: c.node + "#" + c.ver})
 	res, err := e.srv.SendIQ(ctx, xmppd.JID{Domain: e.srv.Domain()}, s.JID(), "get", q)

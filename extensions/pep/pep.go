@@ -130,9 +130,7 @@ type Extension struct {
 	caps  *capsCache
 	owner *ownerLocks
 
-	ctx    context.Context
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	bg xmppd.Background // caps queries / notifications in flight
 }
 
 var (
@@ -192,7 +190,6 @@ func (e *Extension) Register(r *xmppd.Registrar) error {
 	e.db = r.Store()
 	e.caps = newCapsCache(10000)
 	e.owner = &ownerLocks{}
-	e.ctx, e.cancel = context.WithCancel(context.Background())
 
 	for _, f := range accountFeatures {
 		r.AccountFeature(f)
@@ -222,11 +219,7 @@ func (e *Extension) Register(r *xmppd.Registrar) error {
 
 // Stop waits for pending caps queries.
 func (e *Extension) Stop(ctx context.Context) error {
-	if e.cancel == nil {
-		return nil
-	}
-	e.cancel()
-	return xmppd.WaitContext(ctx, &e.wg)
+	return e.bg.Stop(ctx)
 }
 
 // accountDeleted drops every node and item of the account.

@@ -78,11 +78,7 @@ func (e *Extension) notify(owner xmppd.JID, sender, body string) {
 		if g.Body && e.Config.AllowBody {
 			s.body = truncate(body, e.Config.MaxBody)
 		}
-		e.wg.Add(1)
-		go func() {
-			defer e.wg.Done()
-			e.publish(owner, g, n, s)
-		}()
+		e.bg.Go(func(context.Context) { e.publish(owner, g, n, s) })
 	}
 }
 
@@ -111,16 +107,14 @@ func (e *Extension) roomMessage(ev *xmppd.RoomMessageEvent) xmppd.Verdict {
 		}
 	}
 	mentions := slices.Clone(ev.Mentions)
-	e.wg.Add(1)
-	go func() {
-		defer e.wg.Done()
+	e.bg.Go(func(context.Context) {
 		for _, u := range users {
 			mentioned := slices.ContainsFunc(mentions, func(m xmppd.JID) bool { return m.Bare() == u })
 			if allows(e.Setting(u, room), true, mentioned) {
 				e.notify(u, room.String(), body)
 			}
 		}
-	}()
+	})
 	return xmppd.Pass
 }
 
@@ -222,7 +216,7 @@ func (e *Extension) publish(owner xmppd.JID, g registration, count int, s summar
 		e.log.Debug("push app server not reachable without federation", "owner", owner.String(), "app_server", g.JID)
 		return
 	}
-	ctx, cancel := context.WithTimeout(e.ctx, e.Config.Timeout.Duration)
+	ctx, cancel := context.WithTimeout(e.bg.Context(), e.Config.Timeout.Duration)
 	defer cancel()
 	_, err = e.srv.SendIQ(ctx, owner, app, "set", notification(g, count, s))
 	var se stanza.Error

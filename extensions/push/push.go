@@ -127,9 +127,7 @@ type Extension struct {
 	mu     sync.Mutex
 	counts map[string]int // owner NUL registration key -> notifications since online
 
-	ctx    context.Context
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	bg xmppd.Background // caps queries / notifications in flight
 }
 
 var (
@@ -161,7 +159,6 @@ func (e *Extension) Register(r *xmppd.Registrar) error {
 	e.regs = r.Store().Map(storeRegs)
 	e.settings = r.Store().Map(storeSettings)
 	e.counts = make(map[string]int)
-	e.ctx, e.cancel = context.WithCancel(context.Background())
 
 	r.AccountFeature(NS)
 	if err := r.HandleIQ(xmppd.TargetAccount, "set", NS, "enable", e.handleEnable); err != nil {
@@ -181,11 +178,7 @@ func (e *Extension) Register(r *xmppd.Registrar) error {
 
 // Stop waits for notifications in flight.
 func (e *Extension) Stop(ctx context.Context) error {
-	if e.cancel == nil {
-		return nil
-	}
-	e.cancel()
-	return xmppd.WaitContext(ctx, &e.wg)
+	return e.bg.Stop(ctx)
 }
 
 // registration is one enabled app server of one device.

@@ -1,6 +1,7 @@
 package sms
 
 import (
+	"context"
 	"encoding/json"
 
 	"github.com/xmppd/xmppd/store"
@@ -71,12 +72,11 @@ func (e *Extension) loadOutbox() []*job {
 
 // requeue hands the SMS of a previous run to the workers, waiting for room
 // in the queue (it runs beside them).
-func (e *Extension) requeue(jobs []*job) {
-	defer e.wg.Done()
+func (e *Extension) requeue(ctx context.Context, jobs []*job) {
 	for _, j := range jobs {
 		select {
 		case e.queue <- j:
-		case <-e.ctx.Done():
+		case <-ctx.Done():
 			return
 		}
 	}

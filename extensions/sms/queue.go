@@ -1,6 +1,7 @@
 package sms
 
 import (
+	"context"
 	"net/http"
 	"strconv"
 	"time"
@@ -42,29 +43,28 @@ func (e *Extension) enqueue(p *xmppd.Packet, j *job) {
 	}
 }
 
-func (e *Extension) worker() {
-	defer e.wg.Done()
+func (e *Extension) worker(ctx context.Context) {
 	for {
 		select {
-		case <-e.ctx.Done():
+		case <-ctx.Done():
 			return
 		case j := <-e.queue:
-			e.send(j)
+			e.send(ctx, j)
 		}
 	}
 }
 
 // send tries j up to max_attempts times, waiting retry_backoff (doubled
 // each time) between attempts that may succeed later.
-func (e *Extension) send(j *job) {
+func (e *Extension) send(ctx context.Context, j *job) {
 	backoff := e.Config.RetryBackoff.Duration
 	for attempt := 1; ; attempt++ {
-		res := e.post(e.ctx, j)
+		res := e.post(ctx, j)
 		if res.ok() {
 			e.sent(j, res.id)
 			return
 		}
-		if e.ctx.Err() != nil {
+		if ctx.Err() != nil {
 			e.log.Info("SMS left in the outbox at shutdown", "from", j.sender.String(), "number", j.number)
 			return
 		}
@@ -74,7 +74,7 @@ func (e *Extension) send(j *job) {
 		}
 		e.log.Info("SMS attempt failed, retrying", "number", j.number, "attempt", attempt, "in", backoff, "reason", res.describe())
 		select {
-		case <-e.ctx.Done():
+		case <-ctx.Done():
 			return
 		case <-time.After(backoff):
 		}

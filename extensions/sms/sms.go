@@ -58,7 +58,6 @@ import (
 	"net/url"
 	"os"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/xmppd/xmppd/store"
@@ -143,10 +142,8 @@ type Extension struct {
 	client    *http.Client
 	route     xmppd.JID // parsed DefaultRoute, zero when unset
 
-	queue  chan *job
-	ctx    context.Context
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	queue chan *job
+	bg    xmppd.Background // the workers
 
 	rooms   roomJoins
 	sweeper xmppd.Periodic
@@ -286,15 +283,12 @@ func (e *Extension) Start(context.Context) error {
 		e.log.Warn("sms.provider_url is plain http: credentials and messages travel unencrypted", "host", u.Host)
 	}
 	e.queue = make(chan *job, e.Config.QueueSize)
-	e.ctx, e.cancel = context.WithCancel(context.Background())
 	for range e.Config.Workers {
-		e.wg.Add(1)
-		go e.worker()
+		e.bg.Go(e.worker)
 	}
 	if left := e.loadOutbox(); len(left) > 0 {
 		e.log.Info("sending SMS left from the last run", "count", len(left))
-		e.wg.Add(1)
-		go e.requeue(left)
+		e.bg.Go(func(ctx context.Context) { e.requeue(ctx, left) })
 	}
 	e.sweeper.Start(time.Hour, e.sweep)
 	return nil
@@ -303,11 +297,7 @@ func (e *Extension) Start(context.Context) error {
 // Stop implements xmppd.Stopper: it ends the workers (a request in flight
 // is cut) and the sweep. Unsent SMS stay in the outbox for the next start.
 func (e *Extension) Stop(ctx context.Context) error {
-	if e.cancel == nil {
-		return nil
-	}
-	e.cancel()
-	err := xmppd.WaitContext(ctx, &e.wg)
+	err := e.bg.Stop(ctx)
 	if n := len(e.queue); n > 0 {
 		e.log.Info("SMS left in the outbox at shutdown", "queued", n)
 	}
