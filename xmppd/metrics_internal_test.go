@@ -3,6 +3,7 @@ package xmppd
 import (
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -49,5 +50,29 @@ func TestHistogramQuantiles(t *testing.T) {
 	}
 	if got := h.Quantile(1); got != 5*time.Second {
 		t.Errorf("p100 = %v, want the largest bound, 5s", got)
+	}
+}
+
+// TestProfilesForLoopbackOnly: /debug/pprof/ answers a loopback client
+// with the profile index and refuses anyone else.
+func TestProfilesForLoopbackOnly(t *testing.T) {
+	cfg := config.Default()
+	cfg.DataDir = t.TempDir()
+	srv, err := New(Options{Config: cfg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	for addr, want := range map[string]int{"192.0.2.7:4000": http.StatusForbidden, "127.0.0.1:4000": http.StatusOK} {
+		req := httptest.NewRequest("GET", "/debug/pprof/", nil)
+		req.RemoteAddr = addr
+		rec := httptest.NewRecorder()
+		srv.httpMux.ServeHTTP(rec, req)
+		if rec.Code != want {
+			t.Errorf("from %s: %d, want %d", addr, rec.Code, want)
+		}
+		if want == http.StatusOK && !strings.Contains(rec.Body.String(), "goroutine") {
+			t.Errorf("from %s: no profile index: %.200s", addr, rec.Body.String())
+		}
 	}
 }

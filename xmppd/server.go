@@ -180,6 +180,9 @@ func New(opt Options) (*Server, error) {
 	if err := srv.handleMetrics(core); err != nil {
 		return nil, err
 	}
+	if err := srv.handleProfiling(core); err != nil {
+		return nil, err
+	}
 
 	for _, ext := range opt.Extensions {
 		r := &Registrar{srv: srv, name: ext.Name(), log: log.With("ext", ext.Name())}
