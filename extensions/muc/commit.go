@@ -50,7 +50,9 @@ func (e *Extension) commitAndFanOut(r *room, m *pendingMessage) {
 		}
 		// Woken to lead: the commit of m's batch is ours.
 	}
-	r.committing = true
+	if !r.committing {
+		r.committing, r.commitsDone = true, make(chan struct{})
+	}
 	batch := r.commitQ
 	r.commitQ = nil
 	r.mu.Unlock()
@@ -75,7 +77,19 @@ func (e *Extension) commitAndFanOut(r *room, m *pendingMessage) {
 		return
 	}
 	r.committing = false
+	close(r.commitsDone)
 	e.dropIfEmpty(r) // a temporary room its occupants left meanwhile
+}
+
+// waitCommits returns once no message of the room is in commit. r.mu is
+// held on entry and on return, not while it waits.
+func (e *Extension) waitCommits(r *room) {
+	for r.committing {
+		done := r.commitsDone
+		r.mu.Unlock()
+		<-done
+		r.mu.Lock()
+	}
 }
 
 // committed fans out a message whose commit is done, or bounces it to its

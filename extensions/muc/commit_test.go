@@ -83,3 +83,28 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		time.Sleep(time.Millisecond)
 	}
 }
+
+// A room destroyed while its message commits goes once the message is
+// stored and delivered, archive and all: nothing of it is left behind.
+func TestRoomDestroyedDuringCommit(t *testing.T) {
+	srv, _ := start(t)
+	const room = "short"
+	alice := login(t, srv, "alice", "a")
+	createRoom(t, alice, room, "Alice", map[string]string{"muc#roomconfig_persistentroom": "1"})
+	owner := login(t, srv, "alice", "desk")
+	holding, release := make(chan struct{}), make(chan struct{})
+	go srv.Store().Update(func(*store.Tx) error { close(holding); <-release; return nil })
+	<-holding
+	before := srv.Store().WriteTransactions()
+	groupchat(alice, room, "a1", "last words")
+	waitFor(t, "the message in commit", func() bool { return srv.Store().WriteTransactions() > before })
+	owner.Sendf("<iq type='set' id='destroy' to='%s'><query xmlns='http://jabber.org/protocol/muc#owner'><destroy/></query></iq>", roomJID(room))
+	time.Sleep(50 * time.Millisecond) // the destroy waits for the commit
+	close(release)
+	alice.Expect("the message", isGroupchat(occ(room, "Alice"), "last words"))
+	res := owner.Expect("destroy result", func(el *wire.Element) bool { return el.Name == "iq" && el.Attr("id") == "destroy" })
+	mustResult(t, "destroy", res)
+	if n, err := srv.Store().Archive("muc/archive").Len(roomJID(room)); err != nil || n != 0 {
+		t.Errorf("the destroyed room's archive holds %d messages (%v)", n, err)
+	}
+}

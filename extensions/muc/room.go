@@ -114,8 +114,9 @@ type room struct {
 
 	// Archived group chat messages waiting for their commit, in stanza-id
 	// order, and whether a sender's goroutine is committing (commit.go).
-	commitQ    []*pendingMessage
-	committing bool
+	commitQ     []*pendingMessage
+	committing  bool
+	commitsDone chan struct{} // closed when committing ends
 }
 
 // occupant is one nick in a room: one user, one or more sessions.
