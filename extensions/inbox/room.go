@@ -308,13 +308,23 @@ func (e *Extension) countRoomMessage(tx *store.Tx, room, sender, mid string, las
 	ring := e.Config.RecentUnread
 	counted := func(u string) bool { _, ok := slices.BinarySearch(users, u); return ok }
 	if counted(sender) {
-		if err := e.modifyRoomEntry(tx, sender, room, func(p *roomPos) { p.Own.add(seq, ring) }); err != nil {
+		err := e.modifyRoomEntry(tx, sender, room, func(en *entry) {
+			if unread, _ := en.roomCounts(prev.Seq); unread == 0 {
+				// Nothing unread but the sender's own: the read position
+				// moves past this one too (the same count, a ring that
+				// stays empty for those who only send or keep up).
+				en.readSeq(seq)
+			} else {
+				en.Room.Own.add(seq, ring)
+			}
+		})
+		if err != nil {
 			return err
 		}
 	}
 	for _, u := range mentioned {
 		if counted(u) {
-			if err := e.modifyRoomEntry(tx, u, room, func(p *roomPos) { p.Ment.add(seq, ring) }); err != nil {
+			if err := e.modifyRoomEntry(tx, u, room, func(en *entry) { en.Room.Ment.add(seq, ring) }); err != nil {
 				return err
 			}
 		}
@@ -334,12 +344,12 @@ func (e *Extension) countRoomMessage(tx *store.Tx, room, sender, mid string, las
 }
 
 // modifyRoomEntry changes the room part of a counted user's entry.
-func (e *Extension) modifyRoomEntry(tx *store.Tx, owner, room string, fn func(p *roomPos)) error {
+func (e *Extension) modifyRoomEntry(tx *store.Tx, owner, room string, fn func(en *entry)) error {
 	_, _, err := modify(tx, owner, room, false, func(en *entry) bool {
 		if en.Room == nil {
 			return false
 		}
-		fn(en.Room)
+		fn(en)
 		return true
 	})
 	return err

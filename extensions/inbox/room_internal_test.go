@@ -248,3 +248,45 @@ func TestRoomEntryProperties(t *testing.T) {
 		t.Errorf("%s, want %s", got, want)
 	}
 }
+
+// A sender with nothing unread moves its read position past its own
+// message instead of remembering it: its entry stays small however much
+// it sends; one with unread messages remembers its own to leave them out.
+func TestRoomSenderOwnMessages(t *testing.T) {
+	f := newRoomFixture(t)
+	users := []string{"alice@localhost", "bob@localhost"}
+	for range 300 {
+		f.message("alice@localhost", users)
+	}
+	own := func() int {
+		en, err := stored(f.e, "alice@localhost")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(en.Room.Own.Seqs) + en.Room.Own.Old
+	}
+	if n := own(); n != 0 {
+		t.Errorf("a sender who read everything remembers %d own messages", n)
+	}
+	f.message("bob@localhost", users)
+	f.message("alice@localhost", users)
+	f.message("alice@localhost", users)
+	if n := own(); n != 2 {
+		t.Errorf("remembers %d own messages after an unread one, want 2", n)
+	}
+	if got, want := f.unread("alice@localhost"), "1/0 "+body(f.n); got != want {
+		t.Errorf("%s, want %s", got, want)
+	}
+	if got, want := f.unread("bob@localhost"), fmt.Sprintf("%d/0 %s", f.n-1, body(f.n)); got != want {
+		t.Errorf("%s, want %s", got, want)
+	}
+}
+
+// stored reads owner's room entry as stored.
+func stored(e *Extension, owner string) (entry, error) {
+	raw, err := e.convs.Get(owner, testRoom)
+	if err != nil {
+		return entry{}, err
+	}
+	return decodeEntry(owner, testRoom, raw)
+}
