@@ -454,14 +454,14 @@ func (e *Extension) incoming(p *xmppd.Packet) xmppd.Verdict {
 	owner := p.To.Bare()
 	self := p.From.Bare() == owner
 	last := lastMessage{ID: p.StanzaID, At: time.Now().UTC(), From: p.From.String(), XML: string(p.Bytes())}
-	e.persist(p, owner.String(), convKey(p.From, st), true, e.counter(last, self, false, st.ID))
+	e.persist(p, owner.String(), convKey(p.From, st), true, e.counter(last, self, st.ID))
 	return xmppd.Pass
 }
 
 // counter returns the change a new message makes to a conversation: it
 // becomes the last message and, unless the user sent it (self), one more
 // unread (remembered by its stanza-id last.ID and id attribute mid).
-func (e *Extension) counter(last lastMessage, self, mention bool, mid string) func(en *entry) bool {
+func (e *Extension) counter(last lastMessage, self bool, mid string) func(en *entry) bool {
 	sid, ring := last.ID, e.Config.RecentUnread
 	return func(en *entry) bool {
 		en.Last = last
@@ -469,11 +469,8 @@ func (e *Extension) counter(last lastMessage, self, mention bool, mid string) fu
 			return true
 		}
 		en.Unread++
-		if mention {
-			en.Mentions++
-		}
 		if sid != "" {
-			en.Recent = append(en.Recent, recent{SID: sid, MID: mid, Mention: mention})
+			en.Recent = append(en.Recent, recent{SID: sid, MID: mid})
 			if n := len(en.Recent) - ring; n > 0 {
 				en.Recent = slices.Delete(en.Recent, 0, n)
 			}
