@@ -172,6 +172,18 @@ func (d *decoder) byte() byte {
 	return c
 }
 
+func (d *decoder) uint64() uint64 {
+	if d.err == nil && len(d.s) < 8 {
+		d.err = errShort
+	}
+	if d.err != nil {
+		return 0
+	}
+	v := binary.BigEndian.Uint64([]byte(d.s[:8]))
+	d.s = d.s[8:]
+	return v
+}
+
 func (d *decoder) last(l *lastMessage) {
 	l.ID = d.str()
 	l.At = d.time()

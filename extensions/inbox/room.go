@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"slices"
 	"strings"
 	"time"
@@ -19,9 +20,9 @@ import (
 // a member's unread count is worked out when it is read:
 //
 //   - Map "inbox.rooms", owner = the room's bare JID: key headKey = the
-//     room's counter (messages counted so far, seq) and last message;
-//     key setKey = the bare JIDs counted now (members and occupants,
-//     sorted, one per line); key = a room stanza-id → its seq and id
+//     room's counter (messages counted so far, seq), last message and a
+//     hash of the counted users; key setKey = the bare JIDs counted now
+//     (members and occupants, sorted, one per line); key = a room stanza-id → its seq and id
 //     attribute (what read positions name; the newest indexKeep are kept).
 //   - A member's entry (Map "inbox.conversations", key = the room) has a
 //     roomPos: counting started after seq Base and stops at End (0 while
@@ -32,7 +33,7 @@ import (
 //     an earlier version, or an earlier stay in the room).
 //
 // The set of counted users changes rarely: a message whose set differs
-// from setKey starts (Base) or ends (End) the entries of the users who
+// (by its hash) from setKey starts (Base) or ends (End) the entries of the users who
 // came or went; any other message touches no member's entry but the
 // sender's. Room messages commit in the room's order (the room holds its
 // lock until the commit is done), so seq order is stanza-id order.
@@ -97,10 +98,23 @@ func (r *seqRing) countIn(lo, hi uint64) int {
 	return n
 }
 
-// roomHead is a room's counter and last message.
+// roomHead is a room's counter and last message, and the hash of its
+// counted users (setHash), so that a message reads setKey only when the
+// set changed.
 type roomHead struct {
-	Seq  uint64
-	Last lastMessage
+	Seq     uint64
+	SetHash uint64
+	Last    lastMessage
+}
+
+// setHash hashes the sorted users as setKey stores them (FNV-1a).
+func setHash(users []string) uint64 {
+	h := fnv.New64a()
+	for _, u := range users {
+		h.Write([]byte(u))
+		h.Write([]byte{'\n'})
+	}
+	return h.Sum64()
 }
 
 // hi is the last message counted for the entry.
@@ -268,7 +282,7 @@ func (e *Extension) roomMessage(ev *xmppd.RoomMessageEvent) xmppd.Verdict {
 	last := lastMessage{ID: p.StanzaID, At: time.Now().UTC(), From: p.From.String(), XML: string(p.Bytes())}
 	room, sender, mid := ev.Room.BareString(), ev.Sender.BareString(), p.Stanza.ID
 	users := e.roomUsers(ev)
-	set := []byte(strings.Join(users, "\n"))
+	hash := setHash(users)
 	var mentioned []string
 	for _, u := range ev.Mentions {
 		if s := u.BareString(); s != sender {
@@ -276,7 +290,7 @@ func (e *Extension) roomMessage(ev *xmppd.RoomMessageEvent) xmppd.Verdict {
 		}
 	}
 	p.Persist(func(tx *store.Tx) error {
-		err := e.countRoomMessage(tx, room, sender, mid, last, users, set, mentioned)
+		err := e.countRoomMessage(tx, room, sender, mid, last, users, hash, mentioned)
 		if errors.Is(err, errCorrupt) {
 			e.log.Error("updating the inbox of a room failed", "room", room, "err", err)
 			return nil
@@ -286,23 +300,26 @@ func (e *Extension) roomMessage(ev *xmppd.RoomMessageEvent) xmppd.Verdict {
 	return xmppd.Pass
 }
 
-func (e *Extension) countRoomMessage(tx *store.Tx, room, sender, mid string, last lastMessage, users []string, set []byte, mentioned []string) error {
+func (e *Extension) countRoomMessage(tx *store.Tx, room, sender, mid string, last lastMessage, users []string, hash uint64, mentioned []string) error {
 	rt, err := openRoom(tx, room)
 	if err != nil {
 		return err
 	}
 	prev := rt.head
 	seq := prev.Seq + 1
-	old, err := rt.m.Get(room, setKey)
-	if err != nil && !errors.Is(err, store.ErrNotFound) {
-		return err
-	}
-	if !bytes.Equal(old, set) {
-		if err := e.changeCounted(tx, room, &prev, seq, old, users); err != nil {
+	if prev.SetHash != hash || prev.Seq == 0 {
+		set := []byte(strings.Join(users, "\n"))
+		old, err := rt.m.Get(room, setKey)
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
 			return err
 		}
-		if err := rt.m.Put(room, setKey, set); err != nil {
-			return err
+		if !bytes.Equal(old, set) {
+			if err := e.changeCounted(tx, room, &prev, seq, old, users); err != nil {
+				return err
+			}
+			if err := rt.m.Put(room, setKey, set); err != nil {
+				return err
+			}
 		}
 	}
 	ring := e.Config.RecentUnread
@@ -339,7 +356,7 @@ func (e *Extension) countRoomMessage(tx *store.Tx, room, sender, mid string, las
 			return err
 		}
 	}
-	rt.head = roomHead{Seq: seq, Last: last}
+	rt.head = roomHead{Seq: seq, SetHash: hash, Last: last}
 	return rt.m.Put(room, headKey, encodeHead(&rt.head))
 }
 
@@ -424,14 +441,15 @@ func (rt *roomTx) trim() error {
 	return nil
 }
 
-// Records of the room map: a head is a version byte, uvarint seq and the
-// last message (as in an entry); an index value is uvarint seq | str mid.
+// Records of the room map: a head is a version byte, uvarint seq, 8 bytes
+// set hash (big-endian) and the last message (as in an entry); an index value is uvarint seq | str mid.
 const headV1 = 0x01
 
 func encodeHead(h *roomHead) []byte {
 	b := make([]byte, 0, 24+len(h.Last.ID)+len(h.Last.From)+len(h.Last.XML)+4*binary.MaxVarintLen64)
 	b = append(b, headV1)
 	b = binary.AppendUvarint(b, h.Seq)
+	b = binary.BigEndian.AppendUint64(b, h.SetHash)
 	return appendLast(b, &h.Last)
 }
 
@@ -441,6 +459,7 @@ func decodeHead(raw []byte, h *roomHead) error {
 	}
 	d := decoder{s: string(raw[1:])}
 	h.Seq = d.uvarint()
+	h.SetHash = d.uint64()
 	d.last(&h.Last)
 	return d.end()
 }
