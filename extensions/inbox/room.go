@@ -22,8 +22,9 @@ import (
 //   - Map "inbox.rooms", owner = the room's bare JID: key headKey = the
 //     room's counter (messages counted so far, seq), last message and a
 //     hash of the counted users; key setKey = the bare JIDs counted now
-//     (members and occupants, sorted, one per line); key = a room stanza-id → its seq and id
-//     attribute (what read positions name; the newest indexKeep are kept).
+//     (members and occupants, sorted, one per line); key = a room
+//     stanza-id → its seq and id attribute (what read positions name;
+//     the newest indexKeep are kept).
 //   - A member's entry (Map "inbox.conversations", key = the room) has a
 //     roomPos: counting started after seq Base and stops at End (0 while
 //     the user is counted), the read position Read (a seq), the user's own
@@ -33,10 +34,11 @@ import (
 //     an earlier version, or an earlier stay in the room).
 //
 // The set of counted users changes rarely: a message whose set differs
-// (by its hash) from setKey starts (Base) or ends (End) the entries of the users who
-// came or went; any other message touches no member's entry but the
-// sender's. Room messages commit in the room's order (the room holds its
-// lock until the commit is done), so seq order is stanza-id order.
+// (by its hash) from setKey starts (Base) or ends (End) the entries of
+// the users who came or went; any other message touches no member's
+// entry but the sender's. The MUC service commits a room's messages in
+// their order (in one transaction or one after the other), so seq order
+// is stanza-id order.
 const (
 	roomsName = "inbox.rooms"
 	headKey   = "\xff"
