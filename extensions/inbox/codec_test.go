@@ -22,7 +22,9 @@ func sampleEntry() entry {
 }
 
 func TestEntryCodec(t *testing.T) {
-	for _, en := range []entry{sampleEntry(), {}, {Last: lastMessage{At: time.Unix(1, 0).UTC()}}} {
+	room := sampleEntry()
+	room.Room = &roomPos{Base: 3, End: 900, Read: 7, BoxSeq: 1 << 40, Own: seqRing{Old: 2, Seqs: []uint64{8, 300}}, Ment: seqRing{Seqs: []uint64{9}}}
+	for _, en := range []entry{sampleEntry(), {}, {Last: lastMessage{At: time.Unix(1, 0).UTC()}}, room, {Room: &roomPos{}}} {
 		raw := encodeEntry(&en)
 		var got entry
 		if err := unmarshalEntry(raw, &got); err != nil {
