@@ -35,9 +35,7 @@ const (
 
 func encodeEntry(en *entry) []byte {
 	n := 32 + len(en.ReadID) + len(en.Box) + len(en.Last.ID) + len(en.Last.From) + len(en.Last.XML)
-	for _, r := range en.Recent {
-		n += 3 + len(r.SID) + len(r.MID)
-	}
+	n += en.recent.size()
 	if en.Room != nil {
 		n += 8 * (len(en.Room.Own.Seqs) + len(en.Room.Ment.Seqs) + 8)
 	}
@@ -53,16 +51,7 @@ func encodeEntry(en *entry) []byte {
 	b = appendStr(b, en.Box)
 	b = appendTime(b, en.MutedUntil)
 	b = appendLast(b, &en.Last)
-	b = binary.AppendUvarint(b, uint64(len(en.Recent)))
-	for _, r := range en.Recent {
-		b = appendStr(b, r.SID)
-		b = appendStr(b, r.MID)
-		if r.Mention {
-			b = append(b, 1)
-		} else {
-			b = append(b, 0)
-		}
-	}
+	b = en.recent.appendTo(b)
 	if p := en.Room; p != nil {
 		for _, v := range []uint64{p.Base, p.End, p.Read, p.BoxSeq} {
 			b = binary.AppendUvarint(b, v)
@@ -216,7 +205,9 @@ func (d *decoder) end() error {
 // unmarshalEntry decodes a stored entry, binary or (older) JSON.
 func unmarshalEntry(raw []byte, en *entry) error {
 	if len(raw) > 0 && raw[0] == '{' {
-		return json.Unmarshal(raw, en)
+		err := json.Unmarshal(raw, en)
+		en.recent, en.Recent = ringOf(en.Recent), nil
+		return err
 	}
 	if len(raw) == 0 || raw[0] != entryV1 && raw[0] != entryV2 {
 		return fmt.Errorf("unknown entry format")
@@ -232,11 +223,8 @@ func unmarshalEntry(raw []byte, en *entry) error {
 	if d.err == nil && n > len(d.s)/3 {
 		d.err = errShort // each item takes at least three bytes
 	}
-	if d.err == nil && n > 0 {
-		en.Recent = make([]recent, n)
-		for i := range en.Recent {
-			en.Recent[i] = recent{SID: d.str(), MID: d.str(), Mention: d.byte() == 1}
-		}
+	if d.err == nil {
+		en.recent = d.readRing(n)
 	}
 	if raw[0] == entryV2 && d.err == nil {
 		p := &roomPos{Base: d.uvarint(), End: d.uvarint(), Read: d.uvarint(), BoxSeq: d.uvarint()}

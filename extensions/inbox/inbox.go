@@ -204,8 +204,11 @@ type entry struct {
 	Mentions int         `json:"mentions,omitempty"`
 	// ReadID is the stanza-id of the read position.
 	ReadID string `json:"read_id,omitempty"`
-	// Recent are the newest unread incoming messages, oldest first.
-	Recent     []recent  `json:"recent,omitempty"`
+	// Recent is only read from entries stored as JSON by earlier
+	// versions; recent holds the newest unread incoming messages, oldest
+	// first (ring.go).
+	Recent     []recent `json:"recent,omitempty"`
+	recent     recentRing
 	Box        string    `json:"box,omitempty"` // "" is the inbox box
 	MutedUntil time.Time `json:"muted_until,omitzero"`
 	// Room is set on a room's entry, counted lazily (room.go).
@@ -246,12 +249,13 @@ func (en *entry) readUpTo(x string) bool {
 	}
 	en.ReadID = x
 	var keep []recent
-	for _, r := range en.Recent {
+	all := en.recent.all()
+	for _, r := range all {
 		if r.SID > x {
 			keep = append(keep, r)
 		}
 	}
-	if len(keep) < len(en.Recent) || (en.Last.ID != "" && x >= en.Last.ID) {
+	if len(keep) < len(all) || (en.Last.ID != "" && x >= en.Last.ID) {
 		// x is at or after a remembered unread message, so every forgotten
 		// (older) one is read too.
 		en.Unread = len(keep)
@@ -262,7 +266,7 @@ func (en *entry) readUpTo(x string) bool {
 			}
 		}
 	}
-	en.Recent = keep
+	en.recent.set(keep)
 	return true
 }
 
@@ -271,7 +275,8 @@ func (en *entry) markAllRead() {
 	if en.Room != nil && en.room != nil {
 		en.readSeq(en.Room.hi(en.room.head.Seq))
 	}
-	en.Unread, en.Mentions, en.Recent = 0, 0, nil
+	en.Unread, en.Mentions = 0, 0
+	en.recent.set(nil)
 	if en.Last.ID > en.ReadID {
 		en.ReadID = en.Last.ID
 	}
@@ -279,9 +284,10 @@ func (en *entry) markAllRead() {
 
 // sidOf finds the stanza-id of an unread message by its id attribute.
 func (en *entry) sidOf(mid string) string {
-	for i := len(en.Recent) - 1; i >= 0; i-- {
-		if en.Recent[i].MID == mid {
-			return en.Recent[i].SID
+	all := en.recent.all()
+	for i := len(all) - 1; i >= 0; i-- {
+		if all[i].MID == mid {
+			return all[i].SID
 		}
 	}
 	return ""
@@ -470,10 +476,7 @@ func (e *Extension) counter(last lastMessage, self bool, mid string) func(en *en
 		}
 		en.Unread++
 		if sid != "" {
-			en.Recent = append(en.Recent, recent{SID: sid, MID: mid})
-			if n := len(en.Recent) - ring; n > 0 {
-				en.Recent = slices.Delete(en.Recent, 0, n)
-			}
+			en.recent.add(recent{SID: sid, MID: mid}, ring)
 		}
 		if en.Box == boxArchive {
 			en.Box = "" // a new message brings an archived entry back (MongooseIM)
@@ -545,7 +548,7 @@ func (e *Extension) roomMarker(p *xmppd.Packet) {
 	p.Persist(func(tx *store.Tx) error {
 		return e.readInTx(tx, p.From.BareString(), room, marked, ring, func(en *entry) bool {
 			sid := en.sidOf(marked)
-			if sid == "" && (marked == en.Last.ID || slices.ContainsFunc(en.Recent, func(r recent) bool { return r.SID == marked })) {
+			if sid == "" && (marked == en.Last.ID || slices.ContainsFunc(en.recent.all(), func(r recent) bool { return r.SID == marked })) {
 				sid = marked
 			}
 			return en.readUpTo(sid)
@@ -573,7 +576,7 @@ func (e *Extension) readInTx(tx *store.Tx, owner, conv, id string, ring int, old
 			}
 			changed = en.readSeq(seq)
 		}
-		if en.Unread > 0 || len(en.Recent) > 0 || en.Room == nil {
+		if en.Unread > 0 || en.recent.len() > 0 || en.Room == nil {
 			changed = old(en) || changed
 		}
 		return changed

@@ -190,7 +190,8 @@ func (en *entry) readSeq(x uint64) bool {
 	p.Ment.readUpTo(x)
 	if x > p.Base {
 		// A message of this stay is read, so is everything before it.
-		en.Unread, en.Mentions, en.Recent = 0, 0, nil
+		en.Unread, en.Mentions = 0, 0
+		en.recent.set(nil)
 	}
 	return true
 }
@@ -417,7 +418,7 @@ func (en *entry) startCounting(seq uint64, prev *roomHead) {
 			return // counted already
 		}
 		en.Unread, en.Mentions = en.roomCounts(prev.Seq)
-		en.Recent = nil
+		en.recent.set(nil)
 	}
 	en.Room = &roomPos{Base: seq - 1, Read: seq - 1}
 	if prev.Last.XML != "" && en.Last.At.Before(prev.Last.At) {

@@ -156,7 +156,7 @@ func TestRoomLeaveAndReturn(t *testing.T) {
 func TestRoomEntryOfEarlierVersion(t *testing.T) {
 	f := newRoomFixture(t)
 	old := entry{Unread: 2, Mentions: 1, Last: lastMessage{ID: "0OLD2", At: time.Unix(0, 5).UTC(), XML: "<message><body>old</body></message>"},
-		Recent: []recent{{SID: "0OLD1", MID: "o1"}, {SID: "0OLD2", MID: "o2", Mention: true}}}
+		recent: ringOf([]recent{{SID: "0OLD1", MID: "o1"}, {SID: "0OLD2", MID: "o2", Mention: true}})}
 	if err := f.e.convs.Put("bob@localhost", testRoom, encodeEntry(&old)); err != nil {
 		t.Fatal(err)
 	}
