@@ -127,3 +127,15 @@ func (r *Registrar) RefersToEarlierMessages(name, ns string) {
 	}
 	r.srv.refersToEarlier[childKey{name, ns}] = true
 }
+
+// Park tells p's session that p has its place in the order of whatever
+// handles it now and only waits for the disk: the session reads and
+// handles its next message meanwhile. A component that orders and
+// commits what it is handed itself (a MUC room queues a message for its
+// next group commit) calls it before it waits; the core calls it in
+// Commit. It does nothing for a packet no session is pipelining.
+func (p *Packet) Park() {
+	if p.ticket != nil {
+		p.ticket.park()
+	}
+}

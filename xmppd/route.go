@@ -293,6 +293,15 @@ func (srv *Server) deliver(s *Session, p *Packet) {
 // server, or a remote domain (no federation: remote-server-not-found).
 func (srv *Server) routeElsewhere(p *Packet) {
 	if h, ok := srv.domains[p.To.Domain]; ok {
+		if p.persist == nil && p.persistErr == nil {
+			// Nothing of the sender's to store first: the component gets
+			// the message without waiting for the session's previous one
+			// (pipeline.go). It keeps its own order (a room's queue), and a
+			// session's stanzas to the component arrive in order anyway, as
+			// the next is handed out only once this one parked or finished.
+			h.HandleStanza(p)
+			return
+		}
 		if srv.Commit(p) {
 			h.HandleStanza(p)
 		}

@@ -18,8 +18,10 @@ import (
 // goroutine at a time commits (the leader): it takes every queued message
 // in one transaction, in order, then fans them out in order under the
 // lock and hands the lead to the sender of the next queued message. The
-// other senders wait until their message was fanned out (their sessions
-// must not go on, nor acknowledge it, before it is stored).
+// other senders' goroutines wait until their message was fanned out; a
+// message with its place in the queue is parked (xmppd.Packet.Park), so
+// its session already reads and queues its next message, while XEP-0198
+// acknowledges it only once it is stored and fanned out.
 
 // pendingMessage is an archived group chat message between its stanza-id
 // and its fan-out.
@@ -43,6 +45,7 @@ func (e *Extension) commitAndFanOut(r *room, m *pendingMessage) {
 	r.commitQ = append(r.commitQ, m)
 	if r.committing {
 		r.mu.Unlock()
+		m.p.Park() // its place is taken: the sender's session reads on
 		<-m.wake
 		r.mu.Lock()
 		if m.finished {
@@ -56,6 +59,7 @@ func (e *Extension) commitAndFanOut(r *room, m *pendingMessage) {
 	batch := r.commitQ
 	r.commitQ = nil
 	r.mu.Unlock()
+	m.p.Park()
 	all := xmppd.NewPacket(batch[0].stored, batch[0].pkt.From, r.jid)
 	for _, b := range batch {
 		all.AdoptPersist(b.pkt)

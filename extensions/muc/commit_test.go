@@ -1,10 +1,14 @@
 package muc_test
 
 import (
+	"fmt"
 	"slices"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/xmppd/xmppd/extensions/muc"
 	"github.com/xmppd/xmppd/store"
 	"github.com/xmppd/xmppd/xmppd/wire"
 	"github.com/xmppd/xmppd/xmppd/xmppdtest"
@@ -107,4 +111,40 @@ func TestRoomDestroyedDuringCommit(t *testing.T) {
 	if n, err := srv.Store().Archive("muc/archive").Len(roomJID(room)); err != nil || n != 0 {
 		t.Errorf("the destroyed room's archive holds %d messages (%v)", n, err)
 	}
+}
+
+// A burst of room messages one session writes at once shares commits
+// (the session reads its next message while the previous one waits in
+// the room's commit queue) and reaches every occupant once, in order.
+func TestOneSendersBurstSharesRoomCommits(t *testing.T) {
+	ext := muc.New()
+	ext.Config.MessageRate = 0 // as fast as the client writes
+	srv, _ := startExt(t, ext)
+	const room = "burst"
+	alice := login(t, srv, "alice", "a")
+	createRoom(t, alice, room, "Alice", nil)
+	bob := login(t, srv, "bob", "b")
+	join(t, bob, room, "Bob")
+	const n = 200
+	var burst strings.Builder
+	for i := range n {
+		fmt.Fprintf(&burst, "<message to='%s' type='groupchat' id='g%d'><body>%d</body></message>", roomJID(room), i, i)
+	}
+	before := srv.Store().GroupCommits()
+	alice.Send(burst.String())
+	for _, c := range []*xmppdtest.Client{alice, bob} {
+		for i := range n {
+			el := c.Expect("a groupchat message", func(el *wire.Element) bool {
+				return el.Name == "message" && el.Attr("type") == "groupchat" && el.ChildText("body", "") != ""
+			})
+			if got := el.ChildText("body", ""); got != strconv.Itoa(i) {
+				t.Fatalf("%s: message %d has body %q", c.JID, i, got)
+			}
+		}
+	}
+	commits := srv.Store().GroupCommits() - before
+	if commits >= n/2 {
+		t.Errorf("%d room messages of one sender took %d commits: they did not share them", n, commits)
+	}
+	t.Logf("%d messages, %d commits", n, commits)
 }
