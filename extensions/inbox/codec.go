@@ -1,11 +1,13 @@
 package inbox
 
 import (
+	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
+	"unsafe"
 )
 
 // An entry is rewritten on every message of its conversation, so its
@@ -202,8 +204,15 @@ func (d *decoder) end() error {
 	return d.err
 }
 
-// unmarshalEntry decodes a stored entry, binary or (older) JSON.
-func unmarshalEntry(raw []byte, en *entry) error {
+// unmarshalEntry decodes a stored entry, binary or (older) JSON; raw
+// may be the store's memory, valid only in its transaction.
+func unmarshalEntry(raw []byte, en *entry) error { return unmarshalOwned(bytes.Clone(raw), en) }
+
+// unmarshalOwned is unmarshalEntry for a raw the caller gives up (a copy
+// the store returned): the entry's strings are views into it, so the
+// largest thing an entry holds, its last message and its ring, is not
+// copied again on every message.
+func unmarshalOwned(raw []byte, en *entry) error {
 	if len(raw) > 0 && raw[0] == '{' {
 		err := json.Unmarshal(raw, en)
 		en.recent, en.Recent = ringOf(en.Recent), nil
@@ -212,7 +221,7 @@ func unmarshalEntry(raw []byte, en *entry) error {
 	if len(raw) == 0 || raw[0] != entryV1 && raw[0] != entryV2 {
 		return fmt.Errorf("unknown entry format")
 	}
-	d := decoder{s: string(raw[1:])}
+	d := decoder{s: unsafe.String(unsafe.SliceData(raw[1:]), len(raw)-1)} // never written again: the caller gave raw up
 	en.Unread = d.int()
 	en.Mentions = d.int()
 	en.ReadID = d.str()

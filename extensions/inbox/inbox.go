@@ -296,9 +296,10 @@ func (en *entry) sidOf(mid string) string {
 // errCorrupt marks an entry that cannot be decoded.
 var errCorrupt = errors.New("corrupt record")
 
-// decodeEntry reads one stored entry.
+// decodeEntry reads one stored entry from raw, a copy the store returned
+// (TxMap.Get), which it keeps.
 func decodeEntry(owner, conv string, raw []byte) (en entry, err error) {
-	if err := unmarshalEntry(raw, &en); err != nil {
+	if err := unmarshalOwned(raw, &en); err != nil {
 		return en, fmt.Errorf("inbox entry %q of %s: %w: %w", conv, owner, errCorrupt, err)
 	}
 	return en, nil

@@ -104,12 +104,14 @@ func (e *Extension) shouldArchive(owner, contact xmppd.JID) bool {
 		e.log.Error("reading archive preferences failed", "owner", owner.String(), "err", err)
 		return true
 	}
-	bare := contact.BareString()
-	switch {
-	case slices.Contains(p.Never, bare):
-		return false
-	case slices.Contains(p.Always, bare):
-		return true
+	if len(p.Never) > 0 || len(p.Always) > 0 {
+		bare := contact.BareString()
+		switch {
+		case slices.Contains(p.Never, bare):
+			return false
+		case slices.Contains(p.Always, bare):
+			return true
+		}
 	}
 	switch p.Default {
 	case "never":
