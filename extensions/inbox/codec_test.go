@@ -141,8 +141,24 @@ func TestRingAddKeepsTheNewest(t *testing.T) {
 	if lazy.decoded || lazy.len() != 5 {
 		t.Fatalf("lazy ring decoded %v, %d items", lazy.decoded, lazy.len())
 	}
+	// Written and read back without being decoded: the same items.
+	var again entry
+	if err := unmarshalEntry(encodeEntry(&entry{recent: lazy}), &again); err != nil {
+		t.Fatal(err)
+	}
 	want := items[2:]
-	if !reflect.DeepEqual(lazy.all(), want) || !reflect.DeepEqual(eager.all(), want) {
-		t.Fatalf("lazy %v, eager %v, want %v", lazy.all(), eager.all(), want)
+	if !reflect.DeepEqual(lazy.all(), want) || !reflect.DeepEqual(eager.all(), want) || !reflect.DeepEqual(again.recent.all(), want) {
+		t.Fatalf("lazy %v, eager %v, written %v, want %v", lazy.all(), eager.all(), again.recent.all(), want)
+	}
+	// A ring smaller than what was added keeps the newest added items.
+	if err := unmarshalEntry(encodeEntry(&en), &got); err != nil {
+		t.Fatal(err)
+	}
+	small := got.recent
+	for _, it := range items[4:] {
+		small.add(it, 2)
+	}
+	if !reflect.DeepEqual(small.all(), items[5:]) {
+		t.Fatalf("ring of 2: %v, want %v", small.all(), items[5:])
 	}
 }

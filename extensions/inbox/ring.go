@@ -10,10 +10,11 @@ import "encoding/binary"
 // room read position); appending a new unread message and writing the
 // entry back copy bytes only.
 type recentRing struct {
-	raw     string   // encoded items, as in the record (codec.go)
-	n       int      // items in raw
+	raw     string   // encoded items still kept from the record (codec.go)
+	rawN    int      // items in raw
+	added   []recent // items added since the record was read, after raw's
 	items   []recent // the items, once decoded
-	decoded bool     // items, not raw, is current
+	decoded bool     // items, not raw and added, is current
 }
 
 func ringOf(items []recent) recentRing { return recentRing{items: items, decoded: true} }
@@ -23,12 +24,12 @@ func ringOf(items []recent) recentRing { return recentRing{items: items, decoded
 func (r *recentRing) all() []recent {
 	if !r.decoded {
 		d := decoder{s: r.raw}
-		r.items = make([]recent, r.n)
-		for i := range r.items {
-			r.items[i] = recent{SID: d.str(), MID: d.str(), Mention: d.byte() == 1}
+		items := make([]recent, r.rawN, r.rawN+len(r.added))
+		for i := range items {
+			items[i] = recent{SID: d.str(), MID: d.str(), Mention: d.byte() == 1}
 		}
-		// raw was checked when the entry was read (skipRing).
-		r.raw, r.decoded = "", true
+		// raw was checked when the entry was read (readRing).
+		*r = ringOf(append(items, r.added...))
 	}
 	return r.items
 }
@@ -39,10 +40,12 @@ func (r *recentRing) len() int {
 	if r.decoded {
 		return len(r.items)
 	}
-	return r.n
+	return r.rawN + len(r.added)
 }
 
-// add appends an item and drops the oldest beyond max.
+// add appends an item and drops the oldest beyond max. On an encoded
+// ring that is slicing: the oldest items leave raw's front, the new one
+// waits in added until the ring is written.
 func (r *recentRing) add(it recent, max int) {
 	if r.decoded {
 		r.items = append(r.items, it)
@@ -51,26 +54,29 @@ func (r *recentRing) add(it recent, max int) {
 		}
 		return
 	}
-	b := make([]byte, 0, len(r.raw)+len(it.SID)+len(it.MID)+2*binary.MaxVarintLen64+1)
-	b = append(b, r.raw...)
-	b = appendItem(b, it)
-	raw, n := string(b), r.n+1
-	for ; n > max; n-- {
-		d := decoder{s: raw}
+	r.added = append(r.added, it)
+	for r.len() > max {
+		if r.rawN == 0 {
+			r.added = r.added[1:]
+			continue
+		}
+		d := decoder{s: r.raw}
 		skipItem(&d)
-		raw = d.s
+		r.raw, r.rawN = d.s, r.rawN-1
 	}
-	r.raw, r.n = raw, n
 }
 
 // appendTo writes the ring as the record keeps it: the count, then the
 // items.
 func (r *recentRing) appendTo(b []byte) []byte {
+	b = binary.AppendUvarint(b, uint64(r.len()))
 	if !r.decoded {
-		b = binary.AppendUvarint(b, uint64(r.n))
-		return append(b, r.raw...)
+		b = append(b, r.raw...)
+		for _, it := range r.added {
+			b = appendItem(b, it)
+		}
+		return b
 	}
-	b = binary.AppendUvarint(b, uint64(len(r.items)))
 	for _, it := range r.items {
 		b = appendItem(b, it)
 	}
@@ -79,11 +85,11 @@ func (r *recentRing) appendTo(b []byte) []byte {
 
 // size is about the bytes appendTo writes.
 func (r *recentRing) size() int {
-	if !r.decoded {
-		return binary.MaxVarintLen64 + len(r.raw)
-	}
-	n := binary.MaxVarintLen64
+	n := binary.MaxVarintLen64 + len(r.raw)
 	for _, it := range r.items {
+		n += 3 + len(it.SID) + len(it.MID)
+	}
+	for _, it := range r.added {
 		n += 3 + len(it.SID) + len(it.MID)
 	}
 	return n
@@ -114,5 +120,5 @@ func (d *decoder) readRing(n int) recentRing {
 	if d.err != nil {
 		return recentRing{}
 	}
-	return recentRing{raw: start[:len(start)-len(d.s)], n: n}
+	return recentRing{raw: start[:len(start)-len(d.s)], rawN: n}
 }
