@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/base32"
 	"encoding/binary"
+	mrand "math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -34,9 +35,20 @@ func (g *idGen) Next() string {
 	}
 	var raw [12]byte
 	binary.BigEndian.PutUint64(raw[:8], now)
-	_, _ = rand.Read(raw[8:])
+	r := idRand.Get().(*mrand.ChaCha8)
+	binary.BigEndian.PutUint32(raw[8:], uint32(r.Uint64()))
+	idRand.Put(r)
 	return idEncoding.EncodeToString(raw[:])
 }
+
+// idRand hands out ChaCha8 generators seeded from crypto/rand: as
+// unpredictable as reading crypto/rand for every id (ChaCha8 is a
+// cryptographic stream), without a getrandom system call per message.
+var idRand = sync.Pool{New: func() any {
+	var seed [32]byte
+	_, _ = rand.Read(seed[:])
+	return mrand.NewChaCha8(seed)
+}}
 
 // FirstIDAt returns the smallest stanza-id the server can make at time t
 // (the time part set, the rest zero). Ids sort by the time they were made,

@@ -55,6 +55,9 @@ func (e *Extension) message(p *xmppd.Packet) xmppd.Verdict {
 	if !ok || p.From.Bare() == owner {
 		return xmppd.Pass
 	}
+	if len(e.registered([]xmppd.JID{owner})) == 0 {
+		return xmppd.Pass // most messages: nobody to notify, one lookup
+	}
 	if !allows(e.Setting(owner, p.From.Bare()), false, false) {
 		return xmppd.Pass
 	}
