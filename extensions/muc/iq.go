@@ -193,16 +193,19 @@ func (e *Extension) roomInfo(r *room, from xmppd.JID) *wire.Element {
 		}
 		return no
 	}
-	for _, f := range []string{
-		nsDiscoInfo, NS, NSStanzaID, NSOccupantID, NSSelfPing, mamproto.NS, mamproto.NSExtended,
-		NSModerate, NSModerate0, nsRetract + "#tombstone",
+	feats := []string{nsDiscoInfo, NS, NSStanzaID, NSOccupantID, NSSelfPing}
+	if e.Config.Archive {
+		feats = append(feats, mamproto.NS, mamproto.NSExtended)
+	}
+	for _, f := range append(feats,
+		NSModerate, NSModerate0, nsRetract+"#tombstone",
 		pick(c.Public, "muc_public", "muc_hidden"),
 		pick(c.MembersOnly, "muc_membersonly", "muc_open"),
 		pick(c.Persistent, "muc_persistent", "muc_temporary"),
 		pick(c.Password != "", "muc_passwordprotected", "muc_unsecured"),
 		pick(c.NonAnonymous, "muc_nonanonymous", "muc_semianonymous"),
 		pick(c.Moderated, "muc_moderated", "muc_unmoderated"),
-	} {
+	) {
 		res.Append(wire.NewElement("feature", nsDiscoInfo, wire.Attr{Name: "var", Value: f}))
 	}
 	if r.hasCommands() {
@@ -550,6 +553,9 @@ func (e *Extension) destroy(r *room, alt, reason string) {
 // it (from room/nick, with the room's stanza-id and occupant id). 'with'
 // filters by sender: room/nick for one nick, the room's JID for all.
 func (e *Extension) roomMAM(r *room, p *xmppd.Packet, q *wire.Element) (*wire.Element, error) {
+	if !e.Config.Archive {
+		return nil, stanzaErr(stanza.Cancel, stanza.FeatureNotImplemented, "rooms keep no archive on this server")
+	}
 	r.mu.Lock()
 	destroyed, locked := r.destroyed, r.locked
 	aff := r.affiliation(p.From.Bare())
