@@ -108,9 +108,9 @@ func (e *Element) SetText(s string) *Element {
 
 // AppendXML appends the serialisation of e to dst. It writes xmlns='NS' on an
 // element whose namespace differs from its parent's, and on the root
-// always: xmlns=” for a root in no namespace, which Parse would otherwise
-// read (with its unqualified descendants) as jabber:client. Text is
-// written before the children.
+// always: an empty xmlns for a root in no namespace, which Parse would
+// otherwise read (with its unqualified descendants) as jabber:client. Text
+// is written before the children.
 func (e *Element) AppendXML(dst []byte) []byte {
 	parent := ""
 	if e.NS == "" {
