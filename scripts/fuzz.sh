@@ -43,8 +43,8 @@ for t in "${targets[@]}"; do
     failed+=("$pkg $name")
     dir=$(go list -f '{{.Dir}}' "$pkg")
     # go test writes the failing input to testdata/fuzz/<Name>/<hash>.
-    for f in $(grep -oE "testdata/fuzz/$name/[0-9a-f]+" "$log" | sort -u); do
-      echo "--- failing input $dir/$f (commit it to keep it as a regression seed):"
+    { grep -oE "testdata/fuzz/$name/[0-9a-f]+" "$log" || true; } | sort -u | while read -r f; do
+      echo "--- failing input ${dir#"$PWD"/}/$f (put it there to replay it; commit it to keep it as a regression seed):"
       head -c 4096 "$dir/$f"
       echo
       echo "--- reproduce: go test -run '^$name\$/$(basename "$f")\$' $pkg"
