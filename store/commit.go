@@ -37,7 +37,10 @@ type committer struct {
 // commit ran. fn may run more than once (when another fn of its group
 // fails, the group is rolled back and retried without it), so it must
 // only touch the transaction and its own results.
-func (db *DB) batch(fn func(*bolt.Tx) error) error {
+func (db *DB) batch(fn func(*bolt.Tx) error) error { return <-db.batchStart(fn) }
+
+// batchStart is batch without the wait for the outcome.
+func (db *DB) batchStart(fn func(*bolt.Tx) error) <-chan error {
 	db.writes.Add(1)
 	c := &commitCall{fn: fn, done: make(chan error, 1)}
 	g := &db.commits
@@ -49,7 +52,7 @@ func (db *DB) batch(fn func(*bolt.Tx) error) error {
 	if start {
 		go db.commitLoop()
 	}
-	return <-c.done
+	return c.done
 }
 
 // commitLoop commits the pending calls, group after group, until none
@@ -74,9 +77,13 @@ func (db *DB) commitLoop() {
 }
 
 // commitGroup runs calls in one transaction and tells each the outcome.
-// A call that fails is taken out and run alone, so its error is its own
-// and the others still commit together (as bbolt's Batch does).
+// A call that fails is taken out and, once the others committed together
+// (as bbolt's Batch does), run alone, so its error is its own. It runs
+// after them, as it would have had it arrived last: a call that failed on
+// what the calls before it wrote (a full queue) fails again alone instead
+// of overtaking them.
 func (db *DB) commitGroup(calls []*commitCall) {
+	var failedCalls []*commitCall
 	for len(calls) > 0 {
 		failed := -1
 		err := db.bolt.Update(func(tx *bolt.Tx) error {
@@ -89,13 +96,16 @@ func (db *DB) commitGroup(calls []*commitCall) {
 			return nil
 		})
 		if failed < 0 {
+			db.commitsDone.Add(1)
 			for _, c := range calls {
 				c.done <- err
 			}
-			return
+			break
 		}
-		c := calls[failed]
+		failedCalls = append(failedCalls, calls[failed])
 		calls = append(calls[:failed:failed], calls[failed+1:]...)
+	}
+	for _, c := range failedCalls {
 		c.done <- db.bolt.Update(func(tx *bolt.Tx) error { return safeCall(c.fn, tx) })
 	}
 }

@@ -56,3 +56,33 @@ func TestBatchGroupCommit(t *testing.T) {
 		}
 	}
 }
+
+// TestBatchStartKeepsOrder: calls started one after the other commit in
+// that order, also when one of them fails on what an earlier one of its
+// group wrote: it is retried alone after the others, never before them,
+// so it fails again (a full queue stays full).
+func TestBatchStartKeepsOrder(t *testing.T) {
+	db, err := Open(filepath.Join(t.TempDir(), "o.db"), Options{NoSync: true})
+	must(t, err)
+	defer db.Close()
+	release := make(chan struct{})
+	started := make(chan struct{})
+	busy := db.BatchStart(func(tx *Tx) error { close(started); <-release; return nil })
+	<-started // the next calls form one group behind this commit
+	first := db.BatchStart(func(tx *Tx) error { return tx.KV("t/o").Put("first", []byte("v")) })
+	second := db.BatchStart(func(tx *Tx) error {
+		if _, err := tx.KV("t/o").Get("first"); err == nil {
+			return errors.New("first is already there")
+		}
+		return tx.KV("t/o").Put("second", []byte("v"))
+	})
+	close(release)
+	must(t, <-busy)
+	must(t, <-first)
+	if err := <-second; err == nil {
+		t.Fatal("the second call overtook the first")
+	}
+	if _, err := db.KV("t/o").Get("second"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("second stored: %v", err)
+	}
+}

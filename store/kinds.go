@@ -182,6 +182,29 @@ func (t TxMap) All(owner string, fn func(key string, val []byte) error) error {
 	return walk(t.owner(owner), nil, nil, func(k, v []byte) error { return fn(string(k), clone(v)) })
 }
 
+// Before calls fn for each of owner's keys below before, newest (highest)
+// first, stopping at the first error fn returns (which Before returns).
+func (t TxMap) Before(owner, before string, fn func(key string, val []byte) error) error {
+	b := t.owner(owner)
+	if b == nil {
+		return nil
+	}
+	c := b.Cursor()
+	k, v := c.Seek([]byte(before))
+	if k == nil {
+		k, v = c.Last()
+	}
+	for ; k != nil; k, v = c.Prev() {
+		if string(k) >= before {
+			continue
+		}
+		if err := fn(string(k), clone(v)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // DeleteOwner removes all of owner's keys; a missing owner is not an error.
 func (t TxMap) DeleteOwner(owner string) error {
 	return opErr("delete owner", t.bucket, owner, deleteOwner(t.btx, t.top(), owner))

@@ -62,12 +62,13 @@ type Options struct {
 
 // DB is an open store file. It is safe for concurrent use.
 type DB struct {
-	bolt    *bolt.DB
-	path    string
-	version int
-	writes  atomic.Uint64 // write transactions requested (WriteTransactions)
-	idAts   sync.Map      // archive name -> func(time.Time) string (TimeOrderedIDs)
-	commits committer     // group commit (commit.go)
+	bolt        *bolt.DB
+	path        string
+	version     int
+	writes      atomic.Uint64 // write transactions requested (WriteTransactions)
+	idAts       sync.Map      // archive name -> func(time.Time) string (TimeOrderedIDs)
+	commits     committer     // group commit (commit.go)
+	commitsDone atomic.Uint64 // group commits that ran (GroupCommits)
 }
 
 var (
@@ -260,13 +261,26 @@ func (db *DB) Update(fn func(tx *Tx) error) error {
 // (counters, caches, messages sent) belong after Batch returned nil, or
 // must be idempotent. Inside fn use only tx, as for Update.
 func (db *DB) Batch(fn func(tx *Tx) error) error {
-	return db.batch(func(btx *bolt.Tx) error { return fn(&Tx{btx, db}) })
+	return <-db.BatchStart(fn)
+}
+
+// BatchStart is Batch without the wait: fn joins the next group commit
+// and the outcome arrives on the returned channel. Calls started one after
+// the other commit in that order (in the same transaction or an earlier
+// one), so a caller can go on preparing its next write meanwhile.
+func (db *DB) BatchStart(fn func(tx *Tx) error) <-chan error {
+	return db.batchStart(func(btx *bolt.Tx) error { return fn(&Tx{btx, db}) })
 }
 
 // WriteTransactions is the number of write transactions requested so far
 // (Update, Batch and every write method; a group commit of n callers counts
 // n). Tests use it to assert how many commits a code path costs.
 func (db *DB) WriteTransactions() uint64 { return db.writes.Load() }
+
+// GroupCommits is the number of group-committed transactions run so far
+// (each is one commit and one fsync for all its callers). Tests use it,
+// with WriteTransactions, to check that writes share commits.
+func (db *DB) GroupCommits() uint64 { return db.commitsDone.Load() }
 
 // View runs fn in a read-only transaction that sees one consistent
 // snapshot. Inside fn use only tx, and keep fn short: a long read

@@ -782,3 +782,46 @@ func TestClosedDBReturnsErrors(t *testing.T) {
 		t.Errorf("Get after Close: %v, want a real error", err)
 	}
 }
+
+// TxMap.Before walks one owner's keys below a bound, newest first.
+func TestMapBefore(t *testing.T) {
+	db := tempDB(t)
+	m := db.Map("test/before")
+	for _, k := range []string{"a", "b", "c", "d"} {
+		must(t, m.Put("o", k, []byte("v"+k)))
+	}
+	must(t, m.Put("p", "a", []byte("other owner")))
+	before := func(owner, bound string, limit int) (got []string) {
+		t.Helper()
+		stop := errors.New("stop")
+		err := db.View(func(tx *Tx) error {
+			return tx.Map("test/before").Before(owner, bound, func(k string, v []byte) error {
+				got = append(got, k+"="+string(v))
+				if len(got) == limit {
+					return stop
+				}
+				return nil
+			})
+		})
+		if err != nil && err != stop {
+			t.Fatal(err)
+		}
+		return got
+	}
+	for _, c := range []struct {
+		owner, bound string
+		limit        int
+		want         []string
+	}{
+		{"o", "c", 0, []string{"b=vb", "a=va"}},
+		{"o", "bb", 0, []string{"b=vb", "a=va"}},
+		{"o", "\xff", 0, []string{"d=vd", "c=vc", "b=vb", "a=va"}},
+		{"o", "\xff", 1, []string{"d=vd"}},
+		{"o", "a", 0, nil},
+		{"nobody", "z", 0, nil},
+	} {
+		if got := before(c.owner, c.bound, c.limit); !slices.Equal(got, c.want) {
+			t.Errorf("Before(%q, %q) = %v, want %v", c.owner, c.bound, got, c.want)
+		}
+	}
+}

@@ -96,6 +96,11 @@ type Status struct {
 	RoutingP99 time.Duration `json:"routing_p99_ns,omitempty"`
 	CommitP50  time.Duration `json:"commit_p50_ns,omitempty"`
 	CommitP99  time.Duration `json:"commit_p99_ns,omitempty"`
+	// StoreWrites are the store writes requested (a message's changes
+	// count once), StoreCommits the group commits (one fsync each) that
+	// carried them: their ratio is how well commits are shared.
+	StoreWrites  uint64 `json:"store_writes"`
+	StoreCommits uint64 `json:"store_commits"`
 	// Counters are the extensions' counters (Registrar.Counter) by name.
 	Counters map[string]uint64 `json:"counters,omitempty"`
 }
@@ -118,6 +123,7 @@ func (srv *Server) Status() (Status, error) {
 	}
 	st.RoutingP50, st.RoutingP99 = srv.metrics.routing.Quantile(0.5), srv.metrics.routing.Quantile(0.99)
 	st.CommitP50, st.CommitP99 = srv.metrics.commit.Quantile(0.5), srv.metrics.commit.Quantile(0.99)
+	st.StoreWrites, st.StoreCommits = srv.store.WriteTransactions(), srv.store.GroupCommits()
 	st.Counters = srv.extensionCounters()
 	for _, l := range srv.listeners {
 		st.Listeners = append(st.Listeners, l.Addr().String())

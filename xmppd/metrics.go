@@ -174,6 +174,8 @@ func (srv *Server) serveMetrics(w http.ResponseWriter, r *http.Request) {
 	counter("xmppd_logins_total", "Successful logins.", m.logins.Load())
 	counter("xmppd_auth_failures_total", "Failed SASL authentications.", m.authFailures.Load())
 	writeHistogram(bw, "xmppd_routing_seconds", "Time from reading a client stanza to having handled it (routing, hooks, store commit).", &m.routing)
+	counter("xmppd_store_writes_total", "Store writes requested (all of a stanza's changes count once).", srv.store.WriteTransactions())
+	counter("xmppd_store_commits_total", "Group commits (one transaction and fsync each) that carried the store writes.", srv.store.GroupCommits())
 	writeHistogram(bw, "xmppd_commit_seconds", "Time of a stanza's group-committed store write (archive, inbox, offline).", &m.commit)
 	m.mu.Lock()
 	counters := append([]*Counter(nil), m.counters...)

@@ -92,6 +92,9 @@ func TestMetricsAndStatus(t *testing.T) {
 	if n := metricValue(t, body, "xmppd_routing_seconds_count"); n < 4 || metricValue(t, body, `xmppd_routing_seconds_bucket{le="+Inf"}`) != n {
 		t.Errorf("routing histogram count %v, +Inf bucket differs or too few", n)
 	}
+	if w, c := metricValue(t, body, "xmppd_store_writes_total"), metricValue(t, body, "xmppd_store_commits_total"); c < 1 || w < c {
+		t.Errorf("store writes %v in %v commits: want at least one commit, never more commits than writes", w, c)
+	}
 	if v := metricValue(t, body, "xmppd_test_messages_total"); v != 3 {
 		t.Errorf("extension counter = %v, want 3", v)
 	}
@@ -104,6 +107,9 @@ func TestMetricsAndStatus(t *testing.T) {
 	st, err := srv.Status()
 	if err != nil {
 		t.Fatal(err)
+	}
+	if st.StoreCommits < 1 || st.StoreWrites < st.StoreCommits {
+		t.Errorf("status: store writes %d in %d commits", st.StoreWrites, st.StoreCommits)
 	}
 	if st.StanzasInByKind["message"] != 3 || st.RoutingP50 <= 0 || st.RoutingP99 < st.RoutingP50 || st.RoutingP99 > 5*time.Second ||
 		st.Counters["xmppd_test_messages_total"] != 3 {

@@ -42,6 +42,7 @@ type Packet struct {
 
 	persist    []func(tx *store.Tx) error // queued store changes (Persist)
 	persistErr error                      // their commit failed: never delivered
+	ticket     *ticket                    // its place in its session's order (pipeline.go); nil if not pipelined
 }
 
 // NewPacket wraps a stanza sent by an entity of the server itself (an
@@ -58,7 +59,9 @@ func NewPacket(st *wire.Stanza, from, to JID) *Packet {
 // many extensions store something about it, and what a client receives is
 // already on disk (SPEC §7). If that commit fails, none of the changes is
 // stored, the packet is not delivered and its sender gets a wait /
-// internal-server-error.
+// internal-server-error, or, when fn returned a stanza.Error, that error
+// (a refusal only found inside the transaction, such as a full offline
+// queue).
 //
 // fn may run more than once (see store.DB.Batch): it must only read and
 // write through tx. It runs with no lock held; a read-modify-write inside

@@ -83,18 +83,29 @@ func (srv *Server) handlePacket(s *Session, p *Packet) {
 // it before it first delivers p; an extension that sends something
 // carrying p on its own (carbons' copies) calls it before sending. When
 // the commit fails, the sender gets a wait / internal-server-error once,
-// the failure is logged once, and Commit reports false from then on.
+// the failure is logged once, and Commit reports false from then on. A
+// queued change that returns a stanza.Error refuses the message: the
+// sender gets that error instead, and nothing is logged.
 func (srv *Server) Commit(p *Packet) bool {
 	if p.persist == nil && p.persistErr == nil {
+		p.ticket.gate()
 		return true
 	}
 	if p.persistErr != nil {
 		p.persist = nil
+		p.ticket.gate()
 		return false
 	}
 	err := srv.CommitQueued(p)
 	if err == nil {
 		return true
+	}
+	var refused stanza.Error
+	if errors.As(err, &refused) {
+		// A change refused the message for a reason its sender should
+		// hear (offline storage full, found only inside the transaction).
+		srv.Bounce(p, refused)
+		return false
 	}
 	srv.log.Error("storing a message failed, not delivered", "from", p.From.String(), "to", p.To.String(), "err", err)
 	srv.Bounce(p, errNotStored)
@@ -107,19 +118,25 @@ func (srv *Server) Commit(p *Packet) bool {
 // delivers a stanza itself (a MUC room's archive write and the RoomMessage
 // hook's changes) uses it. After a failure, p is never committed again
 // and Commit reports false.
+//
+// For a message its session handles in a pipeline (pipeline.go), the first
+// Commit is also the message's place in order: the read loop goes on to
+// the next message while this one waits for the disk, and Commit returns
+// only after the session's previous message finished.
 func (srv *Server) CommitQueued(p *Packet) error {
 	if p.persistErr != nil {
 		p.persist = nil
+		p.ticket.gate()
 		return p.persistErr
 	}
 	if p.persist == nil {
+		p.ticket.gate()
 		return nil
 	}
 	fns := p.persist
 	p.persist = nil
 	start := time.Now()
-	defer func() { srv.metrics.commit.Observe(time.Since(start)) }()
-	err := srv.store.Batch(func(tx *store.Tx) error {
+	done := srv.store.BatchStart(func(tx *store.Tx) error {
 		for _, fn := range fns {
 			if err := fn(tx); err != nil {
 				return err
@@ -127,6 +144,12 @@ func (srv *Server) CommitQueued(p *Packet) error {
 		}
 		return nil
 	})
+	if t := p.ticket; t != nil {
+		t.park()
+	}
+	err := <-done
+	srv.metrics.commit.Observe(time.Since(start))
+	p.ticket.gate()
 	p.persistErr = err
 	return err
 }
@@ -270,6 +293,15 @@ func (srv *Server) deliver(s *Session, p *Packet) {
 // server, or a remote domain (no federation: remote-server-not-found).
 func (srv *Server) routeElsewhere(p *Packet) {
 	if h, ok := srv.domains[p.To.Domain]; ok {
+		if p.persist == nil && p.persistErr == nil {
+			// Nothing of the sender's to store first: the component gets
+			// the message without waiting for the session's previous one
+			// (pipeline.go). It keeps its own order (a room's queue), and a
+			// session's stanzas to the component arrive in order anyway, as
+			// the next is handed out only once this one parked or finished.
+			h.HandleStanza(p)
+			return
+		}
 		if srv.Commit(p) {
 			h.HandleStanza(p)
 		}

@@ -61,21 +61,22 @@ type Server struct {
 	guestLogins *failureLog
 	guestOpen   map[string]bool
 
-	exts           []Extension
-	hooks          hookTable
-	iqHandlers     map[iqKey]IQHandler
-	iqOwners       map[iqKey]string
-	domains        map[string]DomainHandler
-	nonzas         map[string]NonzaHandler
-	streamFeatures []xmpp.StreamFeature
-	adminCmds      map[string]AdminFunc
-	httpMux        *http.ServeMux
-	httpOwners     map[string]string // pattern -> extension
-	disco          discoRegistry
-	discoNodes     map[string]DiscoNode // server-domain disco nodes (disconode.go)
-	shared         sync.Map             // Registrar.Shared
-	roster         Roster
-	messageIndex   MessageIndex
+	exts            []Extension
+	hooks           hookTable
+	iqHandlers      map[iqKey]IQHandler
+	iqOwners        map[iqKey]string
+	domains         map[string]DomainHandler
+	nonzas          map[string]NonzaHandler
+	refersToEarlier map[childKey]bool // RefersToEarlierMessages
+	streamFeatures  []xmpp.StreamFeature
+	adminCmds       map[string]AdminFunc
+	httpMux         *http.ServeMux
+	httpOwners      map[string]string // pattern -> extension
+	disco           discoRegistry
+	discoNodes      map[string]DiscoNode // server-domain disco nodes (disconode.go)
+	shared          sync.Map             // Registrar.Shared
+	roster          Roster
+	messageIndex    MessageIndex
 
 	sessions    *sessionTable
 	conns       connCounter

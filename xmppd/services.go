@@ -125,8 +125,9 @@ type RoomMessageEvent struct {
 	// Packet is the stanza as stored and fanned out (from room/nick, to the
 	// room), StanzaID = the room's stanza-id. Handlers may queue store
 	// changes on it (Packet.Persist): the MUC service commits them in one
-	// transaction with the room archive write, before fan-out; if that
-	// commit fails the message is neither archived nor delivered.
+	// transaction with the room archive write, before fan-out, after the
+	// room's earlier messages (in the same transaction or an earlier one);
+	// if that commit fails the message is neither archived nor delivered.
 	Packet *Packet
 	Sender JID    // the sender's real bare JID
 	Nick   string // the sender's nick

@@ -469,6 +469,8 @@ var (
 // the idle timeout is pinged (XEP-0199) and closed if it stays silent for
 // a quarter of that again, so dead TCP connections do not linger.
 func (s *Session) readLoop(link *sessionLink) error {
+	var pl pipeline
+	defer pl.waitIdle() // the session ends (or hibernates) with every stanza handled
 	p := new(Packet)
 	idle := s.srv.limits.IdleTimeout.Duration
 	pinged := false
@@ -504,6 +506,12 @@ func (s *Session) readLoop(link *sessionLink) error {
 		// The packet lives on in queues and hooks: hand it over and parse
 		// the next stanza into a fresh one.
 		p.Stanza = &p.stanza
+		if s.srv.pipelined(p.Stanza) {
+			s.handleMessage(&pl, p) // pipeline.go
+			p = new(Packet)
+			continue
+		}
+		pl.waitIdle()
 		counted := p.stanza.NS == nsClient
 		s.srv.handlePacket(s, p)
 		if sm := s.sm.Load(); sm != nil && counted {

@@ -421,6 +421,7 @@ func (a *app) statusCmd() *cobra.Command {
 					st.StanzasInByKind["message"], st.StanzasInByKind["presence"], st.StanzasInByKind["iq"], st.StanzasOut)
 				fmt.Fprintf(w, "latency\trouting p50 ≤ %s, p99 ≤ %s; store commit p50 ≤ %s, p99 ≤ %s\n",
 					st.RoutingP50, st.RoutingP99, st.CommitP50, st.CommitP99)
+				fmt.Fprintf(w, "store writes\t%d in %d commits\n", st.StoreWrites, st.StoreCommits)
 				fmt.Fprintf(w, "logins\t%d ok, %d failed\n", st.Logins, st.AuthFailures)
 				for _, name := range slices.Sorted(maps.Keys(st.Counters)) {
 					fmt.Fprintf(w, "%s\t%d\n", strings.TrimSuffix(strings.TrimPrefix(name, "xmppd_"), "_total"), st.Counters[name])

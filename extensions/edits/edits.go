@@ -136,6 +136,10 @@ func (e *Extension) Register(r *xmppd.Registrar) error {
 		return err
 	}
 	r.AccountFeature(NSRetract + "#tombstone")
+	// The check reads what the original stored: handled after it.
+	r.RefersToEarlierMessages("replace", NSCorrect)
+	r.RefersToEarlierMessages("retract", NSRetract)
+	r.RefersToEarlierMessages("apply-to", NSFasten)
 	xmppd.Hook(r, xmppd.MessageOut, xmppd.PriorityFilter, e.check)
 	xmppd.Hook(r, xmppd.MessageToAccount, xmppd.PriorityCount, e.recordDirect)
 	xmppd.Hook(r, xmppd.MessageToFull, xmppd.PriorityCount, e.recordDirect)

@@ -277,3 +277,19 @@ func TestEditIndexSurvivesARestart(t *testing.T) {
 	send(e2.alice, "bob@localhost", "c1", replace("o1", "after"))
 	e2.bob.Expect("correction after restart", withID("c1"))
 }
+
+// TestCorrectionRightBehindItsOriginal: a client that writes a message,
+// its correction and its retraction at once (no wait for delivery) gets
+// all three accepted: the correction is checked only once the original is
+// stored, although a session's plain messages are handled while earlier
+// ones wait for the disk.
+func TestCorrectionRightBehindItsOriginal(t *testing.T) {
+	e := start(t)
+	e.alice.Send("<message to='bob@localhost' type='chat' id='q1'><body>helo</body></message>" +
+		"<message to='bob@localhost' type='chat' id='q2'>" + replace("q1", "hello") + "</message>" +
+		"<message to='bob@localhost' type='chat' id='q3'>" + retract("q1") + "</message>")
+	for _, id := range []string{"q1", "q2", "q3"} {
+		e.bob.Expect(id, withID(id))
+	}
+	e.alice.ExpectNothing(100*time.Millisecond, xmppdtest.Is("message", "error"))
+}

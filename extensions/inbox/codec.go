@@ -23,33 +23,57 @@ import (
 //
 // str is uvarint length | bytes; time is a varint of Unix nanoseconds, 0
 // for the zero time.
-const entryV1 = 0x01
+//
+// Version 0x02 is 0x01 followed by the room part (room.go) of a room
+// entry: uvarint base | uvarint end | uvarint read | uvarint box_seq |
+// ring own | ring mentions, a ring being uvarint old | uvarint n | n
+// uvarint seqs. Entries without a room part are still written as 0x01.
+const (
+	entryV1 = 0x01
+	entryV2 = 0x02
+)
 
 func encodeEntry(en *entry) []byte {
 	n := 32 + len(en.ReadID) + len(en.Box) + len(en.Last.ID) + len(en.Last.From) + len(en.Last.XML)
-	for _, r := range en.Recent {
-		n += 3 + len(r.SID) + len(r.MID)
+	n += en.recent.size()
+	if en.Room != nil {
+		n += 8 * (len(en.Room.Own.Seqs) + len(en.Room.Ment.Seqs) + 8)
 	}
 	b := make([]byte, 0, n+8*binary.MaxVarintLen64)
-	b = append(b, entryV1)
+	if en.Room != nil {
+		b = append(b, entryV2)
+	} else {
+		b = append(b, entryV1)
+	}
 	b = binary.AppendUvarint(b, uint64(max(en.Unread, 0)))
 	b = binary.AppendUvarint(b, uint64(max(en.Mentions, 0)))
 	b = appendStr(b, en.ReadID)
 	b = appendStr(b, en.Box)
 	b = appendTime(b, en.MutedUntil)
-	b = appendStr(b, en.Last.ID)
-	b = appendTime(b, en.Last.At)
-	b = appendStr(b, en.Last.From)
-	b = appendStr(b, en.Last.XML)
-	b = binary.AppendUvarint(b, uint64(len(en.Recent)))
-	for _, r := range en.Recent {
-		b = appendStr(b, r.SID)
-		b = appendStr(b, r.MID)
-		if r.Mention {
-			b = append(b, 1)
-		} else {
-			b = append(b, 0)
+	b = appendLast(b, &en.Last)
+	b = en.recent.appendTo(b)
+	if p := en.Room; p != nil {
+		for _, v := range []uint64{p.Base, p.End, p.Read, p.BoxSeq} {
+			b = binary.AppendUvarint(b, v)
 		}
+		b = appendRing(b, &p.Own)
+		b = appendRing(b, &p.Ment)
+	}
+	return b
+}
+
+func appendLast(b []byte, l *lastMessage) []byte {
+	b = appendStr(b, l.ID)
+	b = appendTime(b, l.At)
+	b = appendStr(b, l.From)
+	return appendStr(b, l.XML)
+}
+
+func appendRing(b []byte, r *seqRing) []byte {
+	b = binary.AppendUvarint(b, uint64(r.Old))
+	b = binary.AppendUvarint(b, uint64(len(r.Seqs)))
+	for _, s := range r.Seqs {
+		b = binary.AppendUvarint(b, s)
 	}
 	return b
 }
@@ -137,12 +161,55 @@ func (d *decoder) byte() byte {
 	return c
 }
 
+func (d *decoder) uint64() uint64 {
+	if d.err == nil && len(d.s) < 8 {
+		d.err = errShort
+	}
+	if d.err != nil {
+		return 0
+	}
+	v := binary.BigEndian.Uint64([]byte(d.s[:8]))
+	d.s = d.s[8:]
+	return v
+}
+
+func (d *decoder) last(l *lastMessage) {
+	l.ID = d.str()
+	l.At = d.time()
+	l.From = d.str()
+	l.XML = d.str()
+}
+
+func (d *decoder) ring(r *seqRing) {
+	r.Old = d.int()
+	n := d.int()
+	if d.err == nil && n > len(d.s) {
+		d.err = errShort // each seq takes at least a byte
+	}
+	if d.err == nil && n > 0 {
+		r.Seqs = make([]uint64, n)
+		for i := range r.Seqs {
+			r.Seqs[i] = d.uvarint()
+		}
+	}
+}
+
+// end reports the first error, or bytes left over.
+func (d *decoder) end() error {
+	if d.err == nil && len(d.s) != 0 {
+		d.err = errors.New("trailing bytes")
+	}
+	return d.err
+}
+
 // unmarshalEntry decodes a stored entry, binary or (older) JSON.
 func unmarshalEntry(raw []byte, en *entry) error {
 	if len(raw) > 0 && raw[0] == '{' {
-		return json.Unmarshal(raw, en)
+		err := json.Unmarshal(raw, en)
+		en.recent, en.Recent = ringOf(en.Recent), nil
+		return err
 	}
-	if len(raw) == 0 || raw[0] != entryV1 {
+	if len(raw) == 0 || raw[0] != entryV1 && raw[0] != entryV2 {
 		return fmt.Errorf("unknown entry format")
 	}
 	d := decoder{s: string(raw[1:])}
@@ -151,22 +218,19 @@ func unmarshalEntry(raw []byte, en *entry) error {
 	en.ReadID = d.str()
 	en.Box = d.str()
 	en.MutedUntil = d.time()
-	en.Last.ID = d.str()
-	en.Last.At = d.time()
-	en.Last.From = d.str()
-	en.Last.XML = d.str()
+	d.last(&en.Last)
 	n := d.int()
 	if d.err == nil && n > len(d.s)/3 {
 		d.err = errShort // each item takes at least three bytes
 	}
-	if d.err == nil && n > 0 {
-		en.Recent = make([]recent, n)
-		for i := range en.Recent {
-			en.Recent[i] = recent{SID: d.str(), MID: d.str(), Mention: d.byte() == 1}
-		}
+	if d.err == nil {
+		en.recent = d.readRing(n)
 	}
-	if d.err == nil && len(d.s) != 0 {
-		d.err = errors.New("trailing bytes")
+	if raw[0] == entryV2 && d.err == nil {
+		p := &roomPos{Base: d.uvarint(), End: d.uvarint(), Read: d.uvarint(), BoxSeq: d.uvarint()}
+		d.ring(&p.Own)
+		d.ring(&p.Ment)
+		en.Room = p
 	}
-	return d.err
+	return d.end()
 }

@@ -40,19 +40,23 @@
 // lowers it. Corrections and retractions (Packet.Edit) are not new
 // messages: they change neither the last message nor the counts.
 //
-// Rooms (as MongooseIM, in the same list as 1:1 conversations): for every
+// Rooms (as MongooseIM, in the same list as 1:1 conversations): every
 // archived group chat message (hook xmppd.RoomMessage, run by the MUC
 // service before fan-out; the changes commit with the room archive write)
-// every member (owner, admin, member) and every occupant gets the
-// conversation keyed by the room's bare JID with this last message (as
-// stored: from room/nick, to the room) and one unread more; the sender's
-// own entry gets the last message and keeps its count. The read position
-// is a room stanza-id: a <displayed/> marker the user sends to the room
-// (id = the room stanza-id or the message's id attribute, for a message
-// the entry remembers) or a XEP-0490 item with id = the room's JID and
-// <stanza-id by='room'/>. A muted room still counts. Private messages from
-// room occupants (carrying a muc#user <x/>) are conversations of their
-// own, keyed by the occupant's full JID.
+// counts for every member (owner, admin, member) and every occupant, in
+// the conversation keyed by the room's bare JID, with this last message
+// (as stored: from room/nick, to the room) and one unread more; not for
+// its sender, whose entry only gets the last message. Rooms are counted
+// lazily (room.go): a message writes the room's counter and last message
+// and the sender's entry, not every member's; a member's count is the
+// room's messages after the member's read position (and since the member
+// was counted), less the member's own, worked out when the inbox is read.
+// The read position is a room stanza-id: a <displayed/> marker the user
+// sends to the room (id = the room stanza-id, or the id attribute of one
+// of the room's newest recent_unread messages) or a XEP-0490 item with id
+// = the room's JID and <stanza-id by='room'/>. A muted room still counts.
+// Private messages from room occupants (carrying a muc#user <x/>) are
+// conversations of their own, keyed by the occupant's full JID.
 //
 // IQs (xmppd.TargetAccount, the owner only, else forbidden):
 //
@@ -71,7 +75,9 @@
 //
 // Store: Map "inbox.conversations" (owner bare JID → conversation JID →
 // a compact binary record with the last message as delivered, codec.go),
-// dropped on xmppd.AccountDeleted. A message's updates (sender's and recipient's
+// dropped on xmppd.AccountDeleted; Map "inbox.rooms" (room bare JID →
+// the room's counter, last message, counted users and stanza-ids,
+// room.go). A message's updates (sender's and recipient's
 // entries) are queued with xmppd.Packet.Persist: they commit in the
 // message's one transaction, with its archive copies, before it is
 // delivered. Every change is a read-modify-write inside one write
@@ -198,10 +204,17 @@ type entry struct {
 	Mentions int         `json:"mentions,omitempty"`
 	// ReadID is the stanza-id of the read position.
 	ReadID string `json:"read_id,omitempty"`
-	// Recent are the newest unread incoming messages, oldest first.
-	Recent     []recent  `json:"recent,omitempty"`
+	// Recent is only read from entries stored as JSON by earlier
+	// versions; recent holds the newest unread incoming messages, oldest
+	// first (ring.go).
+	Recent     []recent `json:"recent,omitempty"`
+	recent     recentRing
 	Box        string    `json:"box,omitempty"` // "" is the inbox box
 	MutedUntil time.Time `json:"muted_until,omitzero"`
+	// Room is set on a room's entry, counted lazily (room.go).
+	Room *roomPos `json:"-"`
+
+	room *roomTx // the room's records while a change runs (withRoom)
 }
 
 // lastMessage is the conversation's newest message as delivered (or as
@@ -236,12 +249,13 @@ func (en *entry) readUpTo(x string) bool {
 	}
 	en.ReadID = x
 	var keep []recent
-	for _, r := range en.Recent {
+	all := en.recent.all()
+	for _, r := range all {
 		if r.SID > x {
 			keep = append(keep, r)
 		}
 	}
-	if len(keep) < len(en.Recent) || (en.Last.ID != "" && x >= en.Last.ID) {
+	if len(keep) < len(all) || (en.Last.ID != "" && x >= en.Last.ID) {
 		// x is at or after a remembered unread message, so every forgotten
 		// (older) one is read too.
 		en.Unread = len(keep)
@@ -252,13 +266,17 @@ func (en *entry) readUpTo(x string) bool {
 			}
 		}
 	}
-	en.Recent = keep
+	en.recent.set(keep)
 	return true
 }
 
 // markAllRead is <read>true</read>: nothing is unread.
 func (en *entry) markAllRead() {
-	en.Unread, en.Mentions, en.Recent = 0, 0, nil
+	if en.Room != nil && en.room != nil {
+		en.readSeq(en.Room.hi(en.room.head.Seq))
+	}
+	en.Unread, en.Mentions = 0, 0
+	en.recent.set(nil)
 	if en.Last.ID > en.ReadID {
 		en.ReadID = en.Last.ID
 	}
@@ -266,9 +284,10 @@ func (en *entry) markAllRead() {
 
 // sidOf finds the stanza-id of an unread message by its id attribute.
 func (en *entry) sidOf(mid string) string {
-	for i := len(en.Recent) - 1; i >= 0; i-- {
-		if en.Recent[i].MID == mid {
-			return en.Recent[i].SID
+	all := en.recent.all()
+	for i := len(all) - 1; i >= 0; i-- {
+		if all[i].MID == mid {
+			return all[i].SID
 		}
 	}
 	return ""
@@ -285,17 +304,41 @@ func decodeEntry(owner, conv string, raw []byte) (en entry, err error) {
 	return en, nil
 }
 
-// load reads one entry; ok is false when there is none.
+// load reads one entry as a client sees it; ok is false when there is
+// none.
 func (e *Extension) load(owner, conv string) (en entry, ok bool, err error) {
-	raw, err := e.convs.Get(owner, conv)
-	if errors.Is(err, store.ErrNotFound) {
-		return en, false, nil
+	err = e.db.View(func(tx *store.Tx) error {
+		raw, err := tx.Map(storeName).Get(owner, conv)
+		if errors.Is(err, store.ErrNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if en, err = decodeEntry(owner, conv, raw); err != nil {
+			return err
+		}
+		ok = true
+		return en.withRoom(tx, conv, true)
+	})
+	return en, ok, err
+}
+
+// withRoom reads the room's records for a room entry (en.room), and with
+// resolve also turns it into what a client sees (entry.resolve).
+func (en *entry) withRoom(tx *store.Tx, conv string, resolve bool) error {
+	if en.Room == nil {
+		return nil
 	}
+	rt, err := openRoom(tx, conv)
 	if err != nil {
-		return en, false, err
+		return err
 	}
-	en, err = decodeEntry(owner, conv, raw)
-	return en, err == nil, err
+	en.room = rt
+	if resolve {
+		en.resolve(&rt.head)
+	}
+	return nil
 }
 
 // modify applies fn to one entry inside tx and stores it when fn reports a
@@ -325,11 +368,25 @@ func modify(tx *store.Tx, owner, conv string, create bool, fn func(en *entry) bo
 	return en, true, m.Put(owner, conv, encodeEntry(&en))
 }
 
-// update is modify in a transaction of its own (IQs, XEP-0490 publishes).
+// update is modify in a transaction of its own (IQs, XEP-0490 publishes);
+// fn sees a room entry with its room's records (en.room) and the entry
+// returned is resolved (what a client sees).
 func (e *Extension) update(owner, conv string, create bool, fn func(en *entry) bool) (en entry, ok bool, err error) {
 	err = e.db.Batch(func(tx *store.Tx) error {
+		var roomErr error
 		var err error
-		en, ok, err = modify(tx, owner, conv, create, fn)
+		en, ok, err = modify(tx, owner, conv, create, func(en *entry) bool {
+			if roomErr = en.withRoom(tx, conv, false); roomErr != nil {
+				return false
+			}
+			return fn(en)
+		})
+		if err == nil {
+			err = roomErr
+		}
+		if err == nil && en.room != nil {
+			en.resolve(&en.room.head)
+		}
 		return err
 	})
 	return en, ok, err
@@ -350,17 +407,22 @@ func (e *Extension) persist(p *xmppd.Packet, owner, conv string, create bool, fn
 	})
 }
 
-// all reads every entry of owner.
+// all reads every entry of owner, as a client sees it.
 func (e *Extension) all(owner string) (map[string]entry, error) {
 	out := make(map[string]entry)
-	err := e.convs.All(owner, func(k string, v []byte) error {
-		var en entry
-		if err := unmarshalEntry(v, &en); err != nil {
-			e.log.Error("skipping corrupt inbox entry", "owner", owner, "jid", k, "err", err)
+	err := e.db.View(func(tx *store.Tx) error {
+		return tx.Map(storeName).All(owner, func(k string, v []byte) error {
+			var en entry
+			if err := unmarshalEntry(v, &en); err != nil {
+				e.log.Error("skipping corrupt inbox entry", "owner", owner, "jid", k, "err", err)
+				return nil
+			}
+			if err := en.withRoom(tx, k, true); err != nil {
+				return err
+			}
+			out[k] = en
 			return nil
-		}
-		out[k] = en
-		return nil
+		})
 	})
 	return out, err
 }
@@ -398,14 +460,14 @@ func (e *Extension) incoming(p *xmppd.Packet) xmppd.Verdict {
 	owner := p.To.Bare()
 	self := p.From.Bare() == owner
 	last := lastMessage{ID: p.StanzaID, At: time.Now().UTC(), From: p.From.String(), XML: string(p.Bytes())}
-	e.persist(p, owner.String(), convKey(p.From, st), true, e.counter(last, self, false, st.ID))
+	e.persist(p, owner.String(), convKey(p.From, st), true, e.counter(last, self, st.ID))
 	return xmppd.Pass
 }
 
 // counter returns the change a new message makes to a conversation: it
 // becomes the last message and, unless the user sent it (self), one more
 // unread (remembered by its stanza-id last.ID and id attribute mid).
-func (e *Extension) counter(last lastMessage, self, mention bool, mid string) func(en *entry) bool {
+func (e *Extension) counter(last lastMessage, self bool, mid string) func(en *entry) bool {
 	sid, ring := last.ID, e.Config.RecentUnread
 	return func(en *entry) bool {
 		en.Last = last
@@ -413,46 +475,14 @@ func (e *Extension) counter(last lastMessage, self, mention bool, mid string) fu
 			return true
 		}
 		en.Unread++
-		if mention {
-			en.Mentions++
-		}
 		if sid != "" {
-			en.Recent = append(en.Recent, recent{SID: sid, MID: mid, Mention: mention})
-			if n := len(en.Recent) - ring; n > 0 {
-				en.Recent = slices.Delete(en.Recent, 0, n)
-			}
+			en.recent.add(recent{SID: sid, MID: mid}, ring)
 		}
 		if en.Box == boxArchive {
 			en.Box = "" // a new message brings an archived entry back (MongooseIM)
 		}
 		return true
 	}
-}
-
-// roomMessage counts a room's group chat message (xmppd.RoomMessage) in
-// the inbox of every member and occupant: the conversation keyed by the
-// room's bare JID gets it as last message, one unread more for everyone
-// but the sender. The changes commit with the room's archive write.
-func (e *Extension) roomMessage(ev *xmppd.RoomMessageEvent) xmppd.Verdict {
-	p := ev.Packet
-	if p.Edit != nil {
-		return xmppd.Pass // a correction or retraction is no new message
-	}
-	last := lastMessage{ID: p.StanzaID, At: time.Now().UTC(), From: p.From.String(), XML: string(p.Bytes())}
-	room := ev.Room.BareString()
-	seen := make(map[xmppd.JID]struct{}, len(ev.Members)+len(ev.Occupants))
-	for _, list := range [][]xmppd.JID{ev.Members, ev.Occupants} {
-		for _, u := range list {
-			u = u.Bare()
-			if _, ok := seen[u]; ok || u.Local == "" || !e.srv.IsLocal(u) {
-				continue
-			}
-			seen[u] = struct{}{}
-			mention := slices.Contains(ev.Mentions, u)
-			e.persist(p, u.String(), room, true, e.counter(last, u == ev.Sender.Bare(), mention, p.Stanza.ID))
-		}
-	}
-	return xmppd.Pass
 }
 
 // outgoing records the user's own messages and displayed markers.
@@ -514,14 +544,51 @@ func (e *Extension) roomMarker(p *xmppd.Packet) {
 	if err != nil || el.Attr("id") == "" {
 		return
 	}
-	marked := el.Attr("id")
-	e.persist(p, p.From.BareString(), p.To.BareString(), false, func(en *entry) bool {
-		sid := en.sidOf(marked)
-		if sid == "" && (marked == en.Last.ID || slices.ContainsFunc(en.Recent, func(r recent) bool { return r.SID == marked })) {
-			sid = marked
-		}
-		return en.readUpTo(sid)
+	marked, room, ring := el.Attr("id"), p.To.BareString(), e.Config.RecentUnread
+	p.Persist(func(tx *store.Tx) error {
+		return e.readInTx(tx, p.From.BareString(), room, marked, ring, func(en *entry) bool {
+			sid := en.sidOf(marked)
+			if sid == "" && (marked == en.Last.ID || slices.ContainsFunc(en.recent.all(), func(r recent) bool { return r.SID == marked })) {
+				sid = marked
+			}
+			return en.readUpTo(sid)
+		})
 	})
+}
+
+// readInTx moves the read position of owner's conversation conv to the
+// message id names: for a room entry counted lazily a room stanza-id
+// (or, with ring > 0, an id attribute of one of the room's newest ring
+// messages); old applies it to what the entry counts itself (1:1
+// conversations, and what a room entry carries from before). A corrupt
+// entry is logged and left alone.
+func (e *Extension) readInTx(tx *store.Tx, owner, conv, id string, ring int, old func(en *entry) bool) error {
+	var roomErr error
+	_, _, err := modify(tx, owner, conv, false, func(en *entry) bool {
+		changed := false
+		if en.Room != nil {
+			var seq uint64
+			if roomErr = en.withRoom(tx, conv, false); roomErr == nil {
+				seq, roomErr = en.room.seqOf(id, ring)
+			}
+			if roomErr != nil {
+				return false
+			}
+			changed = en.readSeq(seq)
+		}
+		if en.Unread > 0 || en.recent.len() > 0 || en.Room == nil {
+			changed = old(en) || changed
+		}
+		return changed
+	})
+	if err == nil {
+		err = roomErr
+	}
+	if errors.Is(err, errCorrupt) {
+		e.log.Error("updating inbox read position failed", "owner", owner, "jid", conv, "err", err)
+		return nil
+	}
+	return err
 }
 
 // reachable says whether a message to j goes anywhere (an account here or
@@ -551,7 +618,9 @@ func (e *Extension) displayedSync(ev *xmppd.PEPEvent) xmppd.Verdict {
 		return xmppd.Pass
 	}
 	x := sid.Attr("id")
-	_, _, err = e.update(ev.Owner.String(), conv.String(), false, func(en *entry) bool { return en.readUpTo(x) })
+	err = e.db.Batch(func(tx *store.Tx) error {
+		return e.readInTx(tx, ev.Owner.String(), conv.String(), x, 0, func(en *entry) bool { return en.readUpTo(x) })
+	})
 	if err != nil {
 		e.log.Error("updating inbox read position failed", "owner", ev.Owner.String(), "jid", conv.String(), "err", err)
 	}

@@ -427,7 +427,7 @@ func (e *Extension) handleConvSet(iq *xmppd.IQ) (*wire.Element, error) {
 			changes = append(changes, func(en *entry) {
 				if b {
 					en.markAllRead()
-				} else if en.Unread == 0 {
+				} else if en.unreadNow() == 0 {
 					en.Unread = 1 // MongooseIM: "unread" means one
 				}
 			})
@@ -448,23 +448,13 @@ func (e *Extension) handleConvSet(iq *xmppd.IQ) (*wire.Element, error) {
 			default:
 				return nil, badRequest("box must be inbox or archive")
 			}
-			changes = append(changes, func(en *entry) {
-				en.Box = ""
-				if v == boxArchive {
-					en.Box = boxArchive
-				}
-			})
+			changes = append(changes, func(en *entry) { en.fileIn(v == boxArchive) })
 		case "archive":
 			b, ok := dataform.ParseBool(v)
 			if !ok {
 				return nil, badRequest("archive must be true or false")
 			}
-			changes = append(changes, func(en *entry) {
-				en.Box = ""
-				if b {
-					en.Box = boxArchive
-				}
-			})
+			changes = append(changes, func(en *entry) { en.fileIn(b) })
 		default:
 			return nil, badRequest("unknown property: " + c.Name)
 		}

@@ -126,10 +126,11 @@ type Config struct {
 type Extension struct {
 	Config Config
 
-	srv     *xmppd.Server
-	log     *slog.Logger
-	archive *store.Archive
-	prefs   *store.Map
+	srv        *xmppd.Server
+	log        *slog.Logger
+	archive    *store.Archive
+	prefs      *store.Map
+	prefsCache prefsCache
 
 	trimEvery int64
 	appends   sync.Map // bare JID -> *atomic.Int64, appends since start
@@ -335,7 +336,7 @@ func (e *Extension) accountDeleted(j xmppd.JID) xmppd.Verdict {
 	if err := e.archive.DeleteOwner(owner); err != nil {
 		e.log.Error("deleting archive failed", "jid", owner, "err", err)
 	}
-	if err := e.prefs.DeleteOwner(owner); err != nil {
+	if err := e.setPrefs(j.Bare(), nil); err != nil {
 		e.log.Error("deleting archive preferences failed", "jid", owner, "err", err)
 	}
 	e.appends.Delete(owner)

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -591,4 +592,38 @@ func TestArchiveOffFromConfig(t *testing.T) {
 		}
 		_ = srv.Close()
 	}
+}
+
+// TestBurstSharesCommitsAndKeepsOrder: a burst of messages one session
+// writes at once is stored in a few shared commits, not one commit (and
+// fsync) per message, since the session handles the next message while
+// the previous one waits for the disk; yet the peer receives every
+// message exactly once and in order, each already in both archives.
+func TestBurstSharesCommitsAndKeepsOrder(t *testing.T) {
+	srv := start(t)
+	alice, bob := online(t, srv, "alice"), online(t, srv, "bob")
+	const n = 300
+	var burst strings.Builder
+	for i := range n {
+		fmt.Fprintf(&burst, "<message to='bob@localhost' type='chat' id='b%d'><body>%d</body></message>", i, i)
+	}
+	before := srv.Store().GroupCommits()
+	alice.Send(burst.String())
+	for i := range n {
+		got := bob.Expect("message in order", xmppdtest.Is("message", "chat"))
+		if body := got.ChildText("body", ""); body != strconv.Itoa(i) {
+			t.Fatalf("message %d: got body %q: %s", i, body, got)
+		}
+	}
+	commits := srv.Store().GroupCommits() - before
+	if commits >= n/2 {
+		t.Errorf("%d messages took %d commits: the burst did not share them", n, commits)
+	}
+	t.Logf("%d messages, %d commits", n, commits)
+	for _, owner := range []string{"alice@localhost", "bob@localhost"} {
+		if got, err := srv.Store().Archive("mam.archive").Len(owner); err != nil || got != n {
+			t.Errorf("%s's archive holds %d messages (%v), want %d", owner, got, err, n)
+		}
+	}
+	bob.ExpectNothing(100*time.Millisecond, xmppdtest.Is("message", "chat"))
 }

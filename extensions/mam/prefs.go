@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"slices"
+	"sync"
 
 	"github.com/xmppd/xmppd/store"
 	"github.com/xmppd/xmppd/xmppd"
@@ -20,10 +21,69 @@ type prefs struct {
 
 const prefsItem = "prefs"
 
+// prefsCache keeps every user's preferences in memory once read: the
+// archive consults them twice per message, and they change only by the
+// owner's set (or the account's deletion), both of which go through
+// here, under mu, store first. A miss loads under mu too, so a load can
+// never put back what a concurrent set just replaced.
+type prefsCache struct {
+	mu    sync.RWMutex
+	byJID map[bareKey]prefs
+}
+
+// bareKey is a bare JID as a map key without building its string.
+type bareKey struct{ local, domain string }
+
+func keyOf(j xmppd.JID) bareKey { return bareKey{j.Local, j.Domain} }
+
+var defaultPrefs = prefs{Default: "always"}
+
+// prefsOf returns owner's preferences, from memory when it can.
+func (e *Extension) prefsOf(owner xmppd.JID) (prefs, error) {
+	c := &e.prefsCache
+	k := keyOf(owner)
+	c.mu.RLock()
+	p, ok := c.byJID[k]
+	c.mu.RUnlock()
+	if ok {
+		return p, nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if p, ok := c.byJID[k]; ok {
+		return p, nil
+	}
+	p, err := e.loadPrefs(owner.BareString())
+	if err != nil {
+		return prefs{}, err
+	}
+	if c.byJID == nil {
+		c.byJID = make(map[bareKey]prefs)
+	}
+	c.byJID[k] = p
+	return p, nil
+}
+
+// setPrefs stores owner's preferences (nil: deletes them) and the cache.
+func (e *Extension) setPrefs(owner xmppd.JID, p *prefs) error {
+	c := &e.prefsCache
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.byJID, keyOf(owner))
+	if p == nil {
+		return e.prefs.DeleteOwner(owner.BareString())
+	}
+	raw, err := json.Marshal(p)
+	if err != nil {
+		return err
+	}
+	return e.prefs.Put(owner.BareString(), prefsItem, raw)
+}
+
 func (e *Extension) loadPrefs(owner string) (prefs, error) {
 	raw, err := e.prefs.Get(owner, prefsItem)
 	if errors.Is(err, store.ErrNotFound) {
-		return prefs{Default: "always"}, nil
+		return defaultPrefs, nil
 	}
 	if err != nil {
 		return prefs{}, err
@@ -38,7 +98,7 @@ func (e *Extension) loadPrefs(owner string) (prefs, error) {
 // shouldArchive applies owner's preferences to a conversation with
 // contact.
 func (e *Extension) shouldArchive(owner, contact xmppd.JID) bool {
-	p, err := e.loadPrefs(owner.String())
+	p, err := e.prefsOf(owner)
 	if err != nil {
 		// Archive rather than silently lose history over a bad record.
 		e.log.Error("reading archive preferences failed", "owner", owner.String(), "err", err)
@@ -91,7 +151,7 @@ func (e *Extension) handlePrefsGet(iq *xmppd.IQ) (*wire.Element, error) {
 	if err := e.ownerOnly(iq); err != nil {
 		return nil, err
 	}
-	p, err := e.loadPrefs(iq.To.BareString())
+	p, err := e.prefsOf(iq.To.Bare())
 	if err != nil {
 		return nil, err
 	}
@@ -139,11 +199,7 @@ func (e *Extension) handlePrefsSet(iq *xmppd.IQ) (*wire.Element, error) {
 	if err != nil {
 		return nil, err
 	}
-	raw, err := json.Marshal(p)
-	if err != nil {
-		return nil, err
-	}
-	if err := e.prefs.Put(iq.To.BareString(), prefsItem, raw); err != nil {
+	if err := e.setPrefs(iq.To.Bare(), &p); err != nil {
 		return nil, err
 	}
 	return prefsElement(p), nil

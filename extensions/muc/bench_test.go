@@ -6,10 +6,12 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/xmppd/xmppd/extensions/inbox"
 	"github.com/xmppd/xmppd/extensions/muc"
 	"github.com/xmppd/xmppd/store"
 	"github.com/xmppd/xmppd/xmppd"
@@ -46,24 +48,40 @@ func stanzaOf(b *testing.B, s string) *wire.Stanza {
 // checks, stanza-id, history, one Rewrite per occupant and the sessions'
 // writer goroutines. deliveries/s counts copies written.
 func BenchmarkFanout(b *testing.B) {
-	for _, tc := range []struct {
-		rooms, occupants int
-		persistent       bool
-	}{
-		{1, 100, false},
-		{100, 10, false},
-		{1, 100, true},
-		{100, 10, true},
+	for _, tc := range []fanoutCase{
+		{rooms: 1, occupants: 100},
+		{rooms: 100, occupants: 10},
+		{rooms: 1, occupants: 100, persistent: true},
+		{rooms: 100, occupants: 10, persistent: true},
+		// With the inbox counting every message for every occupant, and
+		// one sender per room or every occupant sending at once.
+		{rooms: 10, occupants: 10, persistent: true, inbox: true},
+		{rooms: 10, occupants: 10, persistent: true, inbox: true, concurrent: true},
+		{rooms: 1, occupants: 100, persistent: true, inbox: true, concurrent: true},
 	} {
 		name := fmt.Sprintf("rooms=%d/occupants=%d", tc.rooms, tc.occupants)
 		if tc.persistent {
 			name += "/persistent"
 		}
-		b.Run(name, func(b *testing.B) { benchFanout(b, tc.rooms, tc.occupants, tc.persistent) })
+		if tc.inbox {
+			name += "/inbox"
+		}
+		if tc.concurrent {
+			name += "/all-send"
+		}
+		b.Run(name, func(b *testing.B) { benchFanout(b, tc) })
 	}
 }
 
-func benchFanout(b *testing.B, rooms, occupants int, persistent bool) {
+type fanoutCase struct {
+	rooms, occupants int
+	persistent       bool
+	inbox            bool // the inbox extension counts the messages too
+	concurrent       bool // every occupant sends, each from its own goroutine
+}
+
+func benchFanout(b *testing.B, tc fanoutCase) {
+	rooms, occupants, persistent := tc.rooms, tc.occupants, tc.persistent
 	cfg := config.Default()
 	cfg.DataDir = b.TempDir()
 	db, err := store.Open(cfg.StorePath(), store.Options{NoSync: true})
@@ -73,13 +91,17 @@ func benchFanout(b *testing.B, rooms, occupants int, persistent bool) {
 	b.Cleanup(func() { db.Close() })
 	ext := muc.New()
 	ext.Config.MessageRate = 0 // one sender per room, as fast as it can
-	srv, err := xmppd.New(xmppd.Options{Config: cfg, Store: db, Extensions: []xmppd.Extension{ext},
+	exts := []xmppd.Extension{ext}
+	if tc.inbox {
+		exts = append(exts, inbox.New())
+	}
+	srv, err := xmppd.New(xmppd.Options{Config: cfg, Store: db, Extensions: exts,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		b.Fatal(err)
 	}
 	var conns []*countConn
-	senders := make([]*xmppd.Session, rooms)
+	var senders []*xmppd.Session
 	for r := range rooms {
 		room := fmt.Sprintf("room%d@conference.localhost", r)
 		for o := range occupants {
@@ -87,8 +109,10 @@ func benchFanout(b *testing.B, rooms, occupants int, persistent bool) {
 			conns = append(conns, c)
 			s := srv.AttachSession(xmppd.JID{Local: fmt.Sprintf("user%d", o), Domain: "localhost", Resource: fmt.Sprintf("r%d", r)}, c)
 			s.Receive(stanzaOf(b, fmt.Sprintf("<presence to='%s/user%d'><x xmlns='%s'><history maxstanzas='0'/></x></presence>", room, o, muc.NS)))
+			if o == 0 || tc.concurrent {
+				senders = append(senders, s)
+			}
 			if o == 0 {
-				senders[r] = s
 				form := "<x xmlns='jabber:x:data' type='submit'/>"
 				if persistent {
 					form = "<x xmlns='jabber:x:data' type='submit'><field var='muc#roomconfig_persistentroom'><value>1</value></field></x>"
@@ -117,22 +141,43 @@ func benchFanout(b *testing.B, rooms, occupants int, persistent bool) {
 	for r := range rooms {
 		msgs[r] = fmt.Appendf(nil, "<message to='room%d@conference.localhost' type='groupchat' id='a8f3c2d1-77'><body>Hi all, the quarterly numbers are in the shared folder. Can you check them before the call?</body><active xmlns='http://jabber.org/protocol/chatstates'/><origin-id xmlns='urn:xmpp:sid:0' id='5d1c0a2b'/></message>", r)
 	}
-	// The senders' streams: parsing is part of the measured path.
-	stream := make([]byte, 0, b.N*len(msgs[0])+b.N)
-	for i := range b.N {
-		stream = append(stream, msgs[i%rooms]...)
+	// The senders' streams: parsing is part of the measured path. Message
+	// i goes to sender i%len(senders) (in room k%rooms, or k/occupants
+	// when everyone sends); one goroutine hands them out in turn, or with
+	// concurrent one per sender.
+	roomOf := func(k int) int {
+		if tc.concurrent {
+			return k / occupants
+		}
+		return k
 	}
-	rd := wire.NewReader(bytes.NewReader(stream), wire.Limits{})
+	workers := 1
+	if tc.concurrent {
+		workers = len(senders)
+	}
+	streams := make([][]byte, workers)
+	for i := range b.N {
+		w := i % workers
+		streams[w] = append(streams[w], msgs[roomOf(i%len(senders))]...)
+	}
 	b.ReportAllocs()
 	b.ResetTimer()
 	start := time.Now()
-	for i := range b.N {
-		var st wire.Stanza
-		if err := rd.Next(&st); err != nil {
-			b.Fatal(err)
-		}
-		senders[i%rooms].Receive(&st)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			rd := wire.NewReader(bytes.NewReader(streams[w]), wire.Limits{})
+			for i := w; i < b.N; i += workers {
+				var st wire.Stanza
+				if err := rd.Next(&st); err != nil {
+					b.Error(err)
+					return
+				}
+				senders[i%len(senders)].Receive(&st)
+			}
+		})
 	}
+	wg.Wait()
 	waitFor(base + int64(b.N*occupants))
 	elapsed := time.Since(start)
 	b.StopTimer()

@@ -30,3 +30,12 @@ func (e *Extension) SeatOccupants(room, nick string, ss []*xmppd.Session) {
 		e.markJoined(s.JID(), r, true)
 	}
 }
+
+// QueuedMessages is how many of the room's archived messages wait for
+// the commit after the one running (commit.go).
+func (e *Extension) QueuedMessages(room string) int {
+	r := e.room(room)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.commitQ)
+}

@@ -527,6 +527,10 @@ func (e *Extension) reconfigure(r *room, old, cfg roomConfig) error {
 // unavailable presence naming the alternate venue and the reason. r.mu is
 // held.
 func (e *Extension) destroy(r *room, alt, reason string) {
+	e.waitCommits(r) // messages in commit are archived before the archive goes
+	if r.destroyed {
+		return
+	}
 	d := &destroyInfo{jid: alt, reason: reason}
 	for _, n := range sortedNicks(r) {
 		o := r.occupants[n]

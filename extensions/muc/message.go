@@ -102,7 +102,8 @@ func rebuild(st *wire.Stanza, to, from string, drop func(wire.Child) bool, add [
 }
 
 // groupchat fans an occupant's message out to the room (XEP-0045 §7.4).
-// r.mu is held, so every occupant sees the room's messages in one order.
+// r.mu is held (an archived message lets go of it during its commit,
+// commit.go), so every occupant sees the room's messages in one order.
 func (e *Extension) groupchat(r *room, o *occupant, p *xmppd.Packet) {
 	st := p.Stanza
 	if p.Modified() {
@@ -157,34 +158,33 @@ func (e *Extension) groupchat(r *room, o *occupant, p *xmppd.Packet) {
 		e.bounce(p, stanza.InternalServerError, stanza.Wait, "")
 		return
 	}
-	if archived {
-		// The archive write and what the RoomMessage hook's handlers queue
-		// (inbox entries) commit in one transaction before fan-out.
-		pkt := xmppd.NewPacket(stored, o.jid, r.jid)
-		pkt.StanzaID = id
-		pkt.Edit = p.Edit
-		e.queueArchive(pkt, r.jid.String(), id, now, o.from, stored.Raw)
-		var ret *mamproto.Retracted
-		if p.Edit != nil && p.Edit.Retract {
-			ret = &mamproto.Retracted{ID: st.ID, At: now}
-			e.queueTombstones(pkt, p.Edit.Archived, *ret)
-		}
-		ev := roomEvent(r, o, pkt)
-		ev.Mentions = mentioned
-		xmppd.RunHook(e.srv, xmppd.RoomMessage, ev)
-		if err := e.srv.CommitQueued(pkt); err != nil {
-			e.log.Error("archiving a room message failed", "room", r.jid.String(), "err", err)
-			e.bounce(p, stanza.InternalServerError, stanza.Wait, "the room could not store the message")
-			return
-		}
-		e.remembered(r, stored, id, now)
-		if ret != nil {
-			e.retracted(r, p.Edit, o.bare, *ret)
-		}
+	if !archived {
+		e.deliverMessage(r, stored, mentioned, now)
+		return
 	}
+	// The archive write and what the RoomMessage hook's handlers queue
+	// (inbox, edits) commit in one transaction before fan-out (commit.go).
+	pkt := xmppd.NewPacket(stored, o.jid, r.jid)
+	pkt.StanzaID = id
+	pkt.Edit = p.Edit
+	e.queueArchive(pkt, r.jid.String(), id, now, o.from, stored.Raw)
+	m := &pendingMessage{p: p, pkt: pkt, stored: stored, id: id, at: now, sender: o.bare, mentioned: mentioned}
+	if p.Edit != nil && p.Edit.Retract {
+		m.ret = &mamproto.Retracted{ID: st.ID, At: now}
+		e.queueTombstones(pkt, p.Edit.Archived, *m.ret)
+	}
+	ev := roomEvent(r, o, pkt)
+	ev.Mentions = mentioned
+	xmppd.RunHook(e.srv, xmppd.RoomMessage, ev)
+	e.commitAndFanOut(r, m)
+}
+
+// deliverMessage fans a group chat message out and tells the mentioned
+// users who are not in the room. r.mu is held.
+func (e *Extension) deliverMessage(r *room, stored *wire.Stanza, mentioned []xmppd.JID, at time.Time) {
 	e.fanout(r, stored)
 	if len(mentioned) > 0 {
-		e.notifyAbsent(r, mentioned, stored, now)
+		e.notifyAbsent(r, mentioned, stored, at)
 	}
 }
 

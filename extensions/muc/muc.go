@@ -32,7 +32,9 @@
 //     xmppd.RoomMessage runs (room, stored stanza, sender, nick, members,
 //     occupants): what its handlers queue with Packet.Persist (inbox
 //     entries) commits in one transaction with the archive write
-//     (Server.CommitQueued); if it fails, the sender gets wait /
+//     (Server.CommitQueued), and with the room's other messages that
+//     arrived while its previous commit ran; the room is not locked
+//     during the commit (commit.go). If it fails, the sender gets wait /
 //     internal-server-error and nobody the message. History on join is the archive's end
 //     (the last max_history, kept in memory, read back by one reverse
 //     query at start). MAM queries to the room's bare JID (iq.go roomMAM,

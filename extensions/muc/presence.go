@@ -360,8 +360,8 @@ func (e *Extension) evict(r *room, o *occupant, aff string, code int, actor, rea
 // r.mu is held; anyone else holding r sees destroyed and looks the room
 // up again.
 func (e *Extension) dropIfEmpty(r *room) {
-	if len(r.occupants) > 0 || r.rec.Config.Persistent && !r.locked {
-		return
+	if len(r.occupants) > 0 || r.rec.Config.Persistent && !r.locked || r.committing {
+		return // a room with messages in commit is dropped once they are stored
 	}
 	r.destroyed = true
 	e.dropArchive(r)

@@ -111,6 +111,12 @@ type room struct {
 	history   []historyEntry          // the archive's newest entries, oldest first
 	appends   int                     // archive appends since the last trim
 	calls     []*Call                 // conference call log, oldest first
+
+	// Archived group chat messages waiting for their commit, in stanza-id
+	// order, and whether a sender's goroutine is committing (commit.go).
+	commitQ     []*pendingMessage
+	committing  bool
+	commitsDone chan struct{} // closed when committing ends
 }
 
 // occupant is one nick in a room: one user, one or more sessions.

@@ -42,8 +42,6 @@ package offline
 
 import (
 	"encoding/json"
-	"errors"
-	"fmt"
 	"hash/maphash"
 	"log/slog"
 	"sync"
@@ -146,8 +144,6 @@ func classify(st *wire.Stanza) policy {
 	return storeIt
 }
 
-var errFull = errors.New("full")
-
 // store handles a message no resource could take.
 func (e *Extension) store(p *xmppd.Packet) xmppd.Verdict {
 	switch p.Type() {
@@ -182,8 +178,8 @@ func (e *Extension) store(p *xmppd.Packet) xmppd.Verdict {
 	// Queued on the message, so the offline copy commits in one
 	// transaction with its archive copies: a failed commit loses both and
 	// bounces the message (Server.Commit), never half of it. The count is
-	// checked again inside, so concurrent senders cannot push the queue
-	// past the limit (they get the commit's error then).
+	// checked again inside, so concurrent senders and a sender's own
+	// messages still being stored cannot push the queue past the limit.
 	limit := e.limit
 	p.Persist(func(tx *store.Tx) error {
 		q := tx.Queue(queueName)
@@ -192,7 +188,10 @@ func (e *Extension) store(p *xmppd.Packet) xmppd.Verdict {
 			return err
 		}
 		if n >= limit {
-			return fmt.Errorf("offline storage of %s: %w (%d messages)", owner, errFull, limit)
+			// Found full only now (messages ahead of this one were still
+			// being stored at the check above): the sender hears the same
+			// refusal.
+			return xmppd.StanzaError(stanza.Cancel, stanza.ServiceUnavailable, TextFull)
 		}
 		_, err = q.Append(owner, val)
 		return err

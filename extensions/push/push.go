@@ -121,6 +121,7 @@ type Extension struct {
 
 	srv      *xmppd.Server
 	log      *slog.Logger
+	db       *store.DB
 	regs     *store.Map
 	settings *store.Map
 
@@ -156,7 +157,8 @@ func (e *Extension) Register(r *xmppd.Registrar) error {
 	}
 	e.srv = r.Server()
 	e.log = r.Logger()
-	e.regs = r.Store().Map(storeRegs)
+	e.db = r.Store()
+	e.regs = e.db.Map(storeRegs)
 	e.settings = r.Store().Map(storeSettings)
 	e.counts = make(map[string]int)
 
