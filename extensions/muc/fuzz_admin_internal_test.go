@@ -1,11 +1,14 @@
 package muc
 
 import (
+	"bytes"
 	"io"
 	"log/slog"
 	"maps"
+	"reflect"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/xmppd/xmppd/store"
 	"github.com/xmppd/xmppd/xmppd"
@@ -296,4 +299,57 @@ func checkConfig(t *testing.T, e *Extension, c roomConfig) {
 	if again != c {
 		t.Fatalf("configuration %+v comes back from its form as %+v", c, again)
 	}
+}
+
+// FuzzCommand: any XEP-0050 <command/> to an enquiry room from any
+// requester either fails and leaves the enquiry context as it was, or
+// comes from an owner or admin; a session id the room did not make is
+// refused, and a completed edit changes only the visitor's details.
+func FuzzCommand(f *testing.F) {
+	for _, seed := range []struct {
+		who uint8
+		q   string
+	}{
+		{0, `<command xmlns='http://jabber.org/protocol/commands' node='enquiry-context' action='execute'/>`},
+		{1, `<command xmlns='http://jabber.org/protocol/commands' node='enquiry-context' action='complete'><x xmlns='jabber:x:data' type='submit'><field var='visitor_first_name'><value>Grace</value></field><field var='new_field_name'><value>plan</value></field><field var='new_field_value'><value>gold</value></field></x></command>`},
+		{0, `<command xmlns='http://jabber.org/protocol/commands' node='enquiry-context' sessionid='{sid}' action='complete'><x xmlns='jabber:x:data' type='submit'><field var='visitor_email'><value>a@example.com</value></field></x></command>`},
+		{0, `<command xmlns='http://jabber.org/protocol/commands' node='enquiry-context' sessionid='zz.forged' action='complete'><x xmlns='jabber:x:data' type='submit'/></command>`},
+		{2, `<command xmlns='http://jabber.org/protocol/commands' node='enquiry-context' action='complete'><x xmlns='jabber:x:data' type='submit'><field var='visitor_phone'><value>+1</value></field></x></command>`},
+		{0, `<command xmlns='http://jabber.org/protocol/commands' node='call-log'/>`},
+		{0, `<command xmlns='http://jabber.org/protocol/commands' node='enquiry-context' action='next'/>`},
+	} {
+		f.Add(seed.who, []byte(seed.q))
+	}
+	e := adminFuzzExt(f)
+	f.Fuzz(func(t *testing.T, who uint8, b []byte) {
+		r := adminFuzzRoom(e)
+		r.rec.Config.Kind = KindEnquiry
+		ctx, err := ParseEnquiryContext(map[string]string{"channel": "weblink", "visitor_first_name": "Ada", "utm_source": "ads"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.rec.Enquiry = &ctx
+		nick := requesters[int(who)%len(requesters)]
+		from := phoneOf(nick)
+		sid := e.newSession(r, CommandEnquiryContext, from, time.Now())
+		q, err := wire.Parse(bytes.ReplaceAll(b, []byte("{sid}"), []byte(sid)))
+		if err != nil || q.Name != "command" || q.NS != NSCommands {
+			return
+		}
+		before := *ctx.clone()
+		_, err = e.executeCommand(r, &xmppd.Packet{From: from}, q)
+		after := *r.rec.Enquiry
+		switch {
+		case err != nil && !reflect.DeepEqual(after, before):
+			t.Fatalf("a refused command (%v) changed the context: %+v -> %+v", err, before, after)
+		case err == nil && nick != "alice" && nick != "dave":
+			t.Fatalf("%s ran %s", nick, q)
+		case err == nil && q.Attr("sessionid") != "" && q.Attr("sessionid") != sid:
+			t.Fatalf("session id %q taken", q.Attr("sessionid"))
+		}
+		after.Visitor, before.Visitor = Visitor{}, Visitor{}
+		if !reflect.DeepEqual(after, before) {
+			t.Fatalf("the command changed more than the visitor: %+v -> %+v", before, after)
+		}
+	})
 }
