@@ -5,9 +5,16 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/xmppd/xmppd/extensions/builtin"
+	"github.com/xmppd/xmppd/extensions/muc"
+	"github.com/xmppd/xmppd/xmppd"
+	"github.com/xmppd/xmppd/xmppd/config"
+	"github.com/xmppd/xmppd/xmppd/mamproto"
 )
 
 // TestTable renders the sample results (real output of bench/compare.sh
@@ -101,5 +108,51 @@ func TestCompareScript(t *testing.T) {
 	}
 	if out, err := exec.Command("bash", script, "--pairs", "0").CombinedOutput(); err == nil || !strings.Contains(string(out), "PAIRS must be a positive number") {
 		t.Errorf("compare.sh --pairs 0: want a usage error before anything runs, got %v\n%s", err, out)
+	}
+}
+
+// TestCompareScriptXmppdConfig: the config compare.sh runs xmppd with is
+// accepted by xmppd with every built-in extension, and its archive-off
+// run really archives nothing (no MAM for accounts or rooms).
+func TestCompareScriptXmppdConfig(t *testing.T) {
+	_, self, _, _ := runtime.Caller(0)
+	script := filepath.Join(filepath.Dir(self), "..", "compare.sh")
+	for _, archive := range []string{"on", "off"} {
+		out, err := exec.Command("bash", script, "--xmppd-config", archive).Output()
+		if err != nil {
+			t.Fatalf("compare.sh --xmppd-config %s: %v", archive, err)
+		}
+		dir := t.TempDir()
+		path := filepath.Join(dir, "xmppd.toml")
+		// The certificate compare.sh makes is not here: without the two
+		// keys xmppd uses one of its own.
+		var lines []string
+		for _, l := range strings.Split(strings.ReplaceAll(string(out), "/tmp/xmppd-compare", dir), "\n") {
+			if !strings.HasPrefix(l, "cert_file") && !strings.HasPrefix(l, "key_file") {
+				lines = append(lines, l)
+			}
+		}
+		if err := os.WriteFile(path, []byte(strings.Join(lines, "\n")), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		cfg, err := config.Load(path)
+		if err != nil {
+			t.Fatalf("archive %s: %v", archive, err)
+		}
+		exts := builtin.All()
+		srv, err := xmppd.New(xmppd.Options{Config: cfg, Extensions: exts})
+		if err != nil {
+			t.Fatalf("archive %s: xmppd rejects the config: %v", archive, err)
+		}
+		_ = srv.Close()
+		on := archive == "on"
+		if got := slices.Contains(srv.AccountFeatures(), mamproto.NS); got != on {
+			t.Errorf("archive %s: accounts advertise MAM: %t", archive, got)
+		}
+		for _, ext := range exts {
+			if m, ok := ext.(*muc.Extension); ok && m.Config.Archive != on {
+				t.Errorf("archive %s: rooms archive: %t", archive, m.Config.Archive)
+			}
+		}
 	}
 }

@@ -53,7 +53,9 @@
 // cut at about a quarter of the session's outbound queue, so a page of
 // large stanzas cannot get the client disconnected.
 //
-// Config [mam]: retention ("0" keeps forever, else e.g. "8760h") and
+// Config [mam]: enabled (default true; false archives nothing, advertises
+// no MAM and answers urn:xmpp:mam:2 requests feature-not-implemented, see
+// Config.Enabled), retention ("0" keeps forever, else e.g. "8760h") and
 // max_messages_per_user (0 = no limit). Both are enforced on append
 // (every few appends a user's archive is trimmed to the limit) and by a
 // sweep at start and then periodically (retention/10, between a minute and
@@ -62,7 +64,7 @@
 //
 // Stores: Archive "mam.archive" (owner: bare JID; value: the stanza) and
 // Map "mam.prefs" (owner: bare JID, key "prefs", JSON); both dropped on
-// xmppd.AccountDeleted. Disco: urn:xmpp:mam:2 and urn:xmpp:mam:2#extended on
+// xmppd.AccountDeleted. Disco (while enabled): urn:xmpp:mam:2 and urn:xmpp:mam:2#extended on
 // every account.
 package mam
 
@@ -79,6 +81,7 @@ import (
 	"github.com/xmppd/xmppd/xmppd/config"
 	"github.com/xmppd/xmppd/xmppd/mamproto"
 	"github.com/xmppd/xmppd/xmppd/wire"
+	"mellium.im/xmpp/stanza"
 )
 
 // Namespaces.
@@ -107,6 +110,11 @@ const (
 
 // Config is the [mam] section.
 type Config struct {
+	// Enabled turns users' archiving on (the default). Off, nothing is
+	// archived, the accounts do not advertise MAM and every urn:xmpp:mam:2
+	// request is answered feature-not-implemented; delivery, offline
+	// storage, carbons, the inbox and edit checks do not need the archive.
+	Enabled bool `toml:"enabled"`
 	// Retention is how long messages are kept; 0 keeps them forever.
 	Retention config.Duration `toml:"retention"`
 	// MaxMessagesPerUser bounds each user's archive; the oldest go first.
@@ -138,7 +146,7 @@ var (
 
 // New returns the MAM extension with its default configuration.
 func New() *Extension {
-	return &Extension{Config: Config{MaxMessagesPerUser: 100000}}
+	return &Extension{Config: Config{Enabled: true, MaxMessagesPerUser: 100000}}
 }
 
 // Name implements xmppd.Extension.
@@ -165,14 +173,10 @@ func (e *Extension) Register(r *xmppd.Registrar) error {
 	// (at most every 100 appends) bounds the overshoot to 1%.
 	e.trimEvery = int64(min(max(e.Config.MaxMessagesPerUser/100, 1), 100))
 
-	r.AccountFeature(NS)
-	r.AccountFeature(NSExtended)
-	xmppd.Hook(r, xmppd.MessageOut, xmppd.PriorityArchive, e.tombstone)
-	xmppd.Hook(r, xmppd.MessageOut, xmppd.PriorityArchive, e.archiveOutgoing)
-	xmppd.Hook(r, xmppd.MessageToAccount, xmppd.PriorityArchive, e.archiveIncoming)
-	xmppd.Hook(r, xmppd.MessageToFull, xmppd.PriorityArchive, e.archiveIncoming)
+	// What an archive left from when archiving was on still follows
+	// the account's deletion and the retention sweep.
 	xmppd.Hook(r, xmppd.AccountDeleted, xmppd.PriorityDeliver, e.accountDeleted)
-	for _, h := range []struct {
+	handlers := []struct {
 		typ, name string
 		fn        xmppd.IQHandler
 	}{
@@ -181,12 +185,32 @@ func (e *Extension) Register(r *xmppd.Registrar) error {
 		{"get", "metadata", e.handleMetadata},
 		{"get", "prefs", e.handlePrefsGet},
 		{"set", "prefs", e.handlePrefsSet},
-	} {
+	}
+	if e.Config.Enabled {
+		r.AccountFeature(NS)
+		r.AccountFeature(NSExtended)
+		xmppd.Hook(r, xmppd.MessageOut, xmppd.PriorityArchive, e.tombstone)
+		xmppd.Hook(r, xmppd.MessageOut, xmppd.PriorityArchive, e.archiveOutgoing)
+		xmppd.Hook(r, xmppd.MessageToAccount, xmppd.PriorityArchive, e.archiveIncoming)
+		xmppd.Hook(r, xmppd.MessageToFull, xmppd.PriorityArchive, e.archiveIncoming)
+	} else {
+		// A clear answer rather than the service-unavailable of an
+		// unknown payload: the client stops asking.
+		for i := range handlers {
+			handlers[i].fn = archiveOff
+		}
+	}
+	for _, h := range handlers {
 		if err := r.HandleIQ(xmppd.TargetAccount, h.typ, NS, h.name, h.fn); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// archiveOff answers MAM requests while [mam] enabled is false.
+func archiveOff(*xmppd.IQ) (*wire.Element, error) {
+	return nil, xmppd.StanzaError(stanza.Cancel, stanza.FeatureNotImplemented, "message archiving is turned off on this server")
 }
 
 // Start implements xmppd.Starter: it runs the retention sweep now and then

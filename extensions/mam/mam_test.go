@@ -3,6 +3,8 @@ package mam_test
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -12,6 +14,8 @@ import (
 
 	"github.com/xmppd/xmppd/extensions/disco"
 	"github.com/xmppd/xmppd/extensions/mam"
+	"github.com/xmppd/xmppd/extensions/offline"
+	"github.com/xmppd/xmppd/xmppd"
 	"github.com/xmppd/xmppd/xmppd/config"
 	"github.com/xmppd/xmppd/xmppd/wire"
 	"github.com/xmppd/xmppd/xmppd/xmppdtest"
@@ -518,6 +522,75 @@ func TestLargePagesAreCut(t *testing.T) {
 	rs, _ = mustQuery(t, bob, rsm("<max>10</max><before/>"))
 	if len(rs) != 4 || !strings.HasPrefix(rs[0].body(), "1") || !strings.HasPrefix(rs[3].body(), "4") {
 		t.Fatalf("last page: %d results", len(rs))
+	}
+}
+
+// With [mam] enabled = false: messages are delivered, live and offline,
+// nothing reaches the archive store, the accounts do not advertise MAM and
+// every MAM request gets feature-not-implemented.
+func TestArchiveOff(t *testing.T) {
+	ext := mam.New()
+	ext.Config.Enabled = false
+	srv := start(t, xmppdtest.WithExtensions(ext, offline.New(), disco.New()))
+	alice, bob := online(t, srv, "alice"), online(t, srv, "bob")
+
+	got := chat(t, alice, "bob@localhost", bob, "live")
+	if stanzaID(got, "bob@localhost") == "" {
+		t.Fatalf("without an archive a message still gets its stanza-id (the inbox and edits use it): %s", got)
+	}
+	alice.Sendf("<message to='carol@localhost' type='chat' id='off1'><body>for later</body></message>")
+	alice.Sync()
+	carol := srv.Login(t, "carol", pw)
+	carol.Send("<presence/>")
+	carol.Expect("the offline message", func(el *wire.Element) bool { return el.ChildText("body", "") == "for later" })
+
+	owners := 0
+	if err := srv.Store().Archive("mam.archive").Owners(func(string) error { owners++; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if owners != 0 {
+		t.Fatalf("%d archives written with archiving off", owners)
+	}
+
+	for _, req := range []struct{ typ, payload string }{
+		{"set", "<query xmlns='urn:xmpp:mam:2'/>"},
+		{"get", "<query xmlns='urn:xmpp:mam:2'/>"},
+		{"get", "<metadata xmlns='urn:xmpp:mam:2'/>"},
+		{"get", "<prefs xmlns='urn:xmpp:mam:2'/>"},
+		{"set", "<prefs xmlns='urn:xmpp:mam:2' default='always'/>"},
+	} {
+		iq := alice.IQ(req.typ, "", req.payload)
+		if iq.Attr("type") != "error" || errCondition(iq) != "feature-not-implemented" {
+			t.Fatalf("%s %s with archiving off: %s", req.typ, req.payload, iq)
+		}
+	}
+	info := alice.IQ("get", "alice@localhost", "<query xmlns='http://jabber.org/protocol/disco#info'/>")
+	for _, f := range info.Child("query", "").ChildrenNamed("feature", "") {
+		if v := f.Attr("var"); v == mam.NS || v == mam.NSExtended {
+			t.Fatalf("the account advertises %s with archiving off: %s", v, info)
+		}
+	}
+}
+
+// The switch is the documented config key: [mam] enabled = false.
+func TestArchiveOffFromConfig(t *testing.T) {
+	for _, on := range []bool{true, false} {
+		path := filepath.Join(t.TempDir(), "xmppd.toml")
+		if err := os.WriteFile(path, fmt.Appendf(nil, "data_dir = %q\n[mam]\nenabled = %t\n", filepath.Dir(path), on), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		cfg, err := config.Load(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv, err := xmppd.New(xmppd.Options{Config: cfg, Extensions: []xmppd.Extension{mam.New()}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := slices.Contains(srv.AccountFeatures(), mam.NS); got != on {
+			t.Errorf("enabled = %t: accounts advertise MAM: %t", on, got)
+		}
+		_ = srv.Close()
 	}
 }
 

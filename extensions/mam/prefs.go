@@ -160,16 +160,15 @@ func (e *Extension) handlePrefsGet(iq *xmppd.IQ) (*wire.Element, error) {
 	return prefsElement(p), nil
 }
 
-func (e *Extension) handlePrefsSet(iq *xmppd.IQ) (*wire.Element, error) {
-	if err := e.ownerOnly(iq); err != nil {
-		return nil, err
-	}
-	el := iq.Payload
+// parsePrefs reads a <prefs/> set (XEP-0313 §6 of v0.6): the default and
+// the always/never lists, as bare JIDs without duplicates; a JID in both
+// lists is never archived.
+func parsePrefs(el *wire.Element) (prefs, error) {
 	p := prefs{Default: el.Attr("default")}
 	switch p.Default {
 	case "always", "never", "roster":
 	default:
-		return nil, xmppd.StanzaError(stanza.Modify, stanza.BadRequest, "default must be always, never or roster")
+		return prefs{}, xmppd.StanzaError(stanza.Modify, stanza.BadRequest, "default must be always, never or roster")
 	}
 	for _, l := range []struct {
 		name string
@@ -182,7 +181,7 @@ func (e *Extension) handlePrefsSet(iq *xmppd.IQ) (*wire.Element, error) {
 		for _, j := range list.ChildrenNamed("jid", NS) {
 			jid, err := xmppd.ParseJID(j.Text)
 			if err != nil {
-				return nil, xmppd.StanzaError(stanza.Modify, stanza.JIDMalformed, "malformed JID in "+l.name+": "+j.Text)
+				return prefs{}, xmppd.StanzaError(stanza.Modify, stanza.JIDMalformed, "malformed JID in "+l.name+": "+j.Text)
 			}
 			if s := jid.BareString(); !slices.Contains(*l.dst, s) {
 				*l.dst = append(*l.dst, s)
@@ -191,6 +190,17 @@ func (e *Extension) handlePrefsSet(iq *xmppd.IQ) (*wire.Element, error) {
 	}
 	// A JID in both lists is never archived: the safer reading.
 	p.Always = slices.DeleteFunc(p.Always, func(s string) bool { return slices.Contains(p.Never, s) })
+	return p, nil
+}
+
+func (e *Extension) handlePrefsSet(iq *xmppd.IQ) (*wire.Element, error) {
+	if err := e.ownerOnly(iq); err != nil {
+		return nil, err
+	}
+	p, err := parsePrefs(iq.Payload)
+	if err != nil {
+		return nil, err
+	}
 	if err := e.setPrefs(iq.To.Bare(), &p); err != nil {
 		return nil, err
 	}

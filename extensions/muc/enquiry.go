@@ -279,7 +279,9 @@ func (c *EnquiryContext) Set(key, value string) error {
 		if err != nil {
 			return fmt.Errorf("enquiry context field start_time: %q is not an RFC 3339 time (e.g. 2025-03-01T09:30:00Z)", value)
 		}
-		c.StartTime = t.UTC()
+		// Whole seconds: what the fields and forms show (RFC 3339) is
+		// what is stored.
+		c.StartTime = t.UTC().Truncate(time.Second)
 		return nil
 	case strings.HasPrefix(key, "visitor_"):
 		name := strings.TrimPrefix(key, "visitor_")
@@ -323,7 +325,7 @@ func (c EnquiryContext) normalised() (EnquiryContext, error) {
 			return EnquiryContext{}, err
 		}
 	}
-	out.StartTime = c.StartTime.UTC()
+	out.StartTime = c.StartTime.UTC().Truncate(time.Second)
 	return out, nil
 }
 

@@ -193,16 +193,19 @@ func (e *Extension) roomInfo(r *room, from xmppd.JID) *wire.Element {
 		}
 		return no
 	}
-	for _, f := range []string{
-		nsDiscoInfo, NS, NSStanzaID, NSOccupantID, NSSelfPing, mamproto.NS, mamproto.NSExtended,
-		NSModerate, NSModerate0, nsRetract + "#tombstone",
+	feats := []string{nsDiscoInfo, NS, NSStanzaID, NSOccupantID, NSSelfPing}
+	if e.Config.Archive {
+		feats = append(feats, mamproto.NS, mamproto.NSExtended)
+	}
+	for _, f := range append(feats,
+		NSModerate, NSModerate0, nsRetract+"#tombstone",
 		pick(c.Public, "muc_public", "muc_hidden"),
 		pick(c.MembersOnly, "muc_membersonly", "muc_open"),
 		pick(c.Persistent, "muc_persistent", "muc_temporary"),
 		pick(c.Password != "", "muc_passwordprotected", "muc_unsecured"),
 		pick(c.NonAnonymous, "muc_nonanonymous", "muc_semianonymous"),
 		pick(c.Moderated, "muc_moderated", "muc_unmoderated"),
-	} {
+	) {
 		res.Append(wire.NewElement("feature", nsDiscoInfo, wire.Attr{Name: "var", Value: f}))
 	}
 	if r.hasCommands() {
@@ -419,35 +422,59 @@ func (r *room) occupantsOf(bare xmppd.JID) []*occupant {
 	return l
 }
 
+// ownerRequest is a muc#owner set: a destruction, or a configuration
+// form of type submit or cancel.
+type ownerRequest struct {
+	destroy     bool
+	alt, reason string // of a destruction
+	form        *dataform.Form
+}
+
+// parseOwnerSet reads a muc#owner set (XEP-0045 §10.1, §10.2, §10.9); a
+// cancel form is taken whatever its FORM_TYPE.
+func parseOwnerSet(q *wire.Element) (ownerRequest, error) {
+	if d := q.Child("destroy", NSOwner); d != nil {
+		return ownerRequest{destroy: true, alt: d.Attr("jid"), reason: d.ChildText("reason", NSOwner)}, nil
+	}
+	x := q.Child("x", nsData)
+	if x == nil {
+		return ownerRequest{}, stanzaErr(stanza.Modify, stanza.BadRequest, "muc#owner set needs a data form or <destroy/>")
+	}
+	f := dataform.Parse(x)
+	switch f.Type {
+	case "cancel":
+		return ownerRequest{form: f}, nil
+	case "submit":
+	default:
+		return ownerRequest{}, stanzaErr(stanza.Modify, stanza.BadRequest, "the form must be of type submit or cancel")
+	}
+	if f.FormType != "" && f.FormType != NSRoomConfig {
+		return ownerRequest{}, stanzaErr(stanza.Modify, stanza.BadRequest, "unexpected FORM_TYPE "+f.FormType)
+	}
+	return ownerRequest{form: f}, nil
+}
+
 // ownerSet takes the configuration form or destroys the room (XEP-0045
 // §10.1, §10.2, §10.9).
 func (e *Extension) ownerSet(r *room, p *xmppd.Packet, q *wire.Element) error {
 	if r.affiliation(p.From.Bare()) != affOwner {
 		return stanzaErr(stanza.Auth, stanza.Forbidden, "only owners may configure or destroy the room")
 	}
-	if d := q.Child("destroy", NSOwner); d != nil {
-		e.destroy(r, d.Attr("jid"), d.ChildText("reason", NSOwner))
+	req, err := parseOwnerSet(q)
+	switch {
+	case err != nil:
+		return err
+	case req.destroy:
+		e.destroy(r, req.alt, req.reason)
 		return nil
-	}
-	x := q.Child("x", nsData)
-	if x == nil {
-		return stanzaErr(stanza.Modify, stanza.BadRequest, "muc#owner set needs a data form or <destroy/>")
-	}
-	f := dataform.Parse(x)
-	switch f.Type {
-	case "cancel":
+	case req.form.Type == "cancel":
 		if r.locked {
 			// Creation abandoned (XEP-0045 §10.1.3).
 			e.destroy(r, "", "")
 		}
 		return nil
-	case "submit":
-	default:
-		return stanzaErr(stanza.Modify, stanza.BadRequest, "the form must be of type submit or cancel")
 	}
-	if f.FormType != "" && f.FormType != NSRoomConfig {
-		return stanzaErr(stanza.Modify, stanza.BadRequest, "unexpected FORM_TYPE "+f.FormType)
-	}
+	f := req.form
 	old := r.rec.Config
 	cfg := old
 	if err := cfg.applyForm(f, e.Config.MaxOccupants); err != nil {
@@ -530,6 +557,9 @@ func (e *Extension) destroy(r *room, alt, reason string) {
 // it (from room/nick, with the room's stanza-id and occupant id). 'with'
 // filters by sender: room/nick for one nick, the room's JID for all.
 func (e *Extension) roomMAM(r *room, p *xmppd.Packet, q *wire.Element) (*wire.Element, error) {
+	if !e.Config.Archive {
+		return nil, stanzaErr(stanza.Cancel, stanza.FeatureNotImplemented, "rooms keep no archive on this server")
+	}
 	r.mu.Lock()
 	destroyed, locked := r.destroyed, r.locked
 	aff := r.affiliation(p.From.Bare())

@@ -4,7 +4,6 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/xmppd/xmppd/store"
 	"github.com/xmppd/xmppd/xmppd"
 	"github.com/xmppd/xmppd/xmppd/mamproto"
 	"github.com/xmppd/xmppd/xmppd/wire"
@@ -168,10 +167,7 @@ func (e *Extension) groupchat(r *room, o *occupant, p *xmppd.Packet) {
 	pkt := xmppd.NewPacket(stored, o.jid, r.jid)
 	pkt.StanzaID = id
 	pkt.Edit = p.Edit
-	owner, with := r.jid.String(), o.from
-	pkt.Persist(func(tx *store.Tx) error {
-		return tx.Archive(storeArchive).Append(owner, id, now, with, stored.Raw)
-	})
+	e.queueArchive(pkt, r.jid.String(), id, now, o.from, stored.Raw)
 	m := &pendingMessage{p: p, pkt: pkt, stored: stored, id: id, at: now, sender: o.bare, mentioned: mentioned}
 	if p.Edit != nil && p.Edit.Retract {
 		m.ret = &mamproto.Retracted{ID: st.ID, At: now}

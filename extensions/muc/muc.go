@@ -76,6 +76,7 @@
 // muc#roomconfig_maxusers, default 1000), max_subject_length (characters,
 // default 1024), max_calls (calls kept per conference room, default 50),
 // max_call_entries (join/leave entries kept per call, default 500),
+// archive (default true; false keeps no room archives, see Config.Archive),
 // archive_max_messages (per room, default 100000, 0 = no limit; enforced
 // every 1% of appends and by a sweep) and archive_retention ("0" =
 // forever; a sweep at start and every retention/10, between a minute and
@@ -169,6 +170,12 @@ type Config struct {
 	MaxCalls int `toml:"max_calls"`
 	// MaxCallEntries bounds the join/leave entries kept per call.
 	MaxCallEntries int `toml:"max_call_entries"`
+	// Archive turns the rooms' message archives on (the default). Off,
+	// no room message is written to the archive, rooms do not advertise
+	// MAM and answer its requests feature-not-implemented, and history on
+	// join comes from memory only (the newest MaxHistory messages since
+	// the room was loaded); moderators can remove those.
+	Archive bool `toml:"archive"`
 	// ArchiveMaxMessages bounds each room's message archive (XEP-0313);
 	// the oldest go first. 0 means no limit.
 	ArchiveMaxMessages int `toml:"archive_max_messages"`
@@ -232,6 +239,7 @@ func New() *Extension {
 		MaxCalls:         DefaultMaxCalls,
 		MaxCallEntries:   DefaultMaxCallEntries,
 
+		Archive:            true,
 		ArchiveMaxMessages: DefaultArchiveMax,
 
 		PresenceRate:   DefaultPresenceRate,

@@ -24,6 +24,9 @@ const (
 // retraction, the replacement of the retracted message's archived
 // versions in the room archive.
 func (e *Extension) queueTombstones(pkt *xmppd.Packet, refs []xmppd.ArchiveRef, ret mamproto.Retracted) {
+	if !e.Config.Archive {
+		return
+	}
 	pkt.Persist(func(tx *store.Tx) error {
 		return mamproto.TombstoneAll(tx.Archive(storeArchive), refs, ret)
 	})
@@ -87,11 +90,11 @@ func (e *Extension) moderate(r *room, p *xmppd.Packet, m moderation) error {
 		return stanzaErr(stanza.Modify, stanza.BadRequest, "the moderation request names no message id")
 	}
 	owner := r.jid.String()
-	orig, err := e.archive.Get(owner, m.id)
+	orig, err := e.original(r, m.id)
 	if err != nil {
-		return stanzaErr(stanza.Cancel, stanza.ItemNotFound, "no message "+m.id+" in the archive of "+owner)
+		return err
 	}
-	origSt, err := parseStanza(orig.Value)
+	origSt, err := parseStanza(orig)
 	if err != nil {
 		return stanzaErr(stanza.Wait, stanza.InternalServerError, "")
 	}
@@ -123,9 +126,7 @@ func (e *Extension) moderate(r *room, p *xmppd.Packet, m moderation) error {
 		return stanzaErr(stanza.Wait, stanza.InternalServerError, "")
 	}
 	pkt := xmppd.NewPacket(st, r.jid, r.jid)
-	pkt.Persist(func(tx *store.Tx) error {
-		return tx.Archive(storeArchive).Append(owner, id, now, owner, st.Raw)
-	})
+	e.queueArchive(pkt, owner, id, now, owner, st.Raw)
 	e.queueTombstones(pkt, ed.Archived, ret)
 	if err := e.srv.CommitQueued(pkt); err != nil {
 		e.log.Error("storing a moderation failed", "room", owner, "err", err)
@@ -135,6 +136,25 @@ func (e *Extension) moderate(r *room, p *xmppd.Packet, m moderation) error {
 	e.retracted(r, ed, o.bare, ret)
 	e.fanout(r, st)
 	return nil
+}
+
+// original is the stored stanza of the room message id: from the archive,
+// or with [muc] archive off from the history on join.
+func (e *Extension) original(r *room, id string) ([]byte, error) {
+	owner := r.jid.String()
+	if !e.Config.Archive {
+		for _, h := range r.history {
+			if h.id == id {
+				return h.st.Raw, nil
+			}
+		}
+		return nil, stanzaErr(stanza.Cancel, stanza.ItemNotFound, "no message "+id+" in the recent history of "+owner+" (the room keeps no archive)")
+	}
+	orig, err := e.archive.Get(owner, id)
+	if err != nil {
+		return nil, stanzaErr(stanza.Cancel, stanza.ItemNotFound, "no message "+id+" in the archive of "+owner)
+	}
+	return orig.Value, nil
 }
 
 // moderationMessage is what occupants get (XEP-0425 §3.1, plus the older

@@ -246,7 +246,7 @@ func (e *Extension) loadRooms() error {
 // loadHistory reads the last MaxHistory archived messages of a room (one
 // reverse query) into its history on join.
 func (e *Extension) loadHistory(r *room) error {
-	if e.Config.MaxHistory == 0 {
+	if e.Config.MaxHistory == 0 || !e.Config.Archive {
 		return nil
 	}
 	res, err := e.archive.Query(r.jid.String(), store.ArchiveQuery{Limit: e.Config.MaxHistory, Reverse: true})
@@ -305,19 +305,32 @@ func (e *Extension) dropArchive(r *room) {
 // so what occupants saw survives a crash, and the id they saw is the MAM
 // id. Called with r.mu held.
 func (e *Extension) remember(r *room, st *wire.Stanza, id, with string, at time.Time) error {
-	owner := r.jid.String()
-	if err := e.archive.Append(owner, id, at, with, st.Raw); err != nil {
-		return err
+	if e.Config.Archive {
+		if err := e.archive.Append(r.jid.String(), id, at, with, st.Raw); err != nil {
+			return err
+		}
 	}
 	e.remembered(r, st, id, at)
 	return nil
+}
+
+// queueArchive queues the archive write of a room message on pkt, to
+// commit with what the message's hooks queue; none when [muc] archive is
+// off.
+func (e *Extension) queueArchive(pkt *xmppd.Packet, owner, id string, at time.Time, with string, raw []byte) {
+	if !e.Config.Archive {
+		return
+	}
+	pkt.Persist(func(tx *store.Tx) error {
+		return tx.Archive(storeArchive).Append(owner, id, at, with, raw)
+	})
 }
 
 // remembered does what follows a committed archive write: the archive
 // limit (trimmed now and then) and the in-memory history. r.mu is held.
 func (e *Extension) remembered(r *room, st *wire.Stanza, id string, at time.Time) {
 	owner := r.jid.String()
-	if m := e.Config.ArchiveMaxMessages; m > 0 {
+	if m := e.Config.ArchiveMaxMessages; m > 0 && e.Config.Archive {
 		// Trim every 1% of the limit (at most every 100 messages): one
 		// write transaction, an overshoot of at most 1%.
 		r.appends++

@@ -227,25 +227,24 @@ func appServer(el *wire.Element) (xmppd.JID, error) {
 	return j, nil
 }
 
-func (e *Extension) handleEnable(iq *xmppd.IQ) (*wire.Element, error) {
-	if err := ownDevice(iq); err != nil {
-		return nil, err
-	}
-	app, err := appServer(iq.Payload)
+// parseEnable reads an <enable/> (XEP-0357 §5) from the client on
+// resource: the app server, the node and the publish-options form, which
+// the app server gets as the client wrote it, only xmppd's own field
+// (x-xmppd#include-body, the consent to bodies) taken out.
+func parseEnable(el *wire.Element, resource string) (registration, error) {
+	app, err := appServer(el)
 	if err != nil {
-		return nil, err
+		return registration{}, err
 	}
-	g := registration{JID: app.String(), Node: iq.Payload.Attr("node"), Resource: iq.From.Resource}
-	if x := iq.Payload.Child("x", dataform.NS); x != nil {
+	g := registration{JID: app.String(), Node: el.Attr("node"), Resource: resource}
+	if x := el.Child("x", dataform.NS); x != nil {
 		form := dataform.Parse(x)
 		if form.HasFormType && form.FormType != NSPublishOptions {
-			return nil, xmppd.StanzaError(stanza.Modify, stanza.BadRequest, "the enable form's FORM_TYPE must be "+NSPublishOptions)
+			return registration{}, xmppd.StanzaError(stanza.Modify, stanza.BadRequest, "the enable form's FORM_TYPE must be "+NSPublishOptions)
 		}
 		if vals := form.Values(FieldIncludeBody); len(vals) > 0 {
 			g.Body, _ = dataform.ParseBool(vals[0])
 		}
-		// The app server gets the fields as the client wrote them (types,
-		// labels), only xmppd's own taken out.
 		opts := dataform.New("submit", "")
 		for _, f := range x.ChildrenNamed("field", dataform.NS) {
 			if f.Attr("var") != FieldIncludeBody {
@@ -255,6 +254,17 @@ func (e *Extension) handleEnable(iq *xmppd.IQ) (*wire.Element, error) {
 		if el := opts.Element(); len(el.Children) > 1 {
 			g.Options = el.String()
 		}
+	}
+	return g, nil
+}
+
+func (e *Extension) handleEnable(iq *xmppd.IQ) (*wire.Element, error) {
+	if err := ownDevice(iq); err != nil {
+		return nil, err
+	}
+	g, err := parseEnable(iq.Payload, iq.From.Resource)
+	if err != nil {
+		return nil, err
 	}
 	raw, err := json.Marshal(g)
 	if err != nil {

@@ -150,7 +150,9 @@ func (e *Extension) checkText(name, text string) (string, error) {
 		return "", fmt.Errorf("shortcut /%s: the text has %d characters, more than the %d allowed", name, n, e.Config.MaxTextLength)
 	}
 	for _, r := range text {
-		if r != '\n' && r != '\t' && (unicode.IsControl(r) || r == utf8.RuneError) {
+		// U+FFFE and U+FFFF are not XML characters either: clients
+		// would get U+FFFD instead.
+		if r != '\n' && r != '\t' && (unicode.IsControl(r) || r == utf8.RuneError || r == 0xFFFE || r == 0xFFFF) {
 			return "", fmt.Errorf("shortcut /%s: the text has a control character %U", name, r)
 		}
 	}

@@ -21,6 +21,22 @@ import (
 // not hold a slot and a connection for ever.
 const bodyReadTimeout = time.Minute
 
+// route is one HTTP endpoint of the service.
+type route struct {
+	pattern string
+	h       http.Handler
+}
+
+// routes are the service's HTTP endpoints: PUT and GET of a slot's URL,
+// GET of its thumbnail.
+func (e *Extension) routes() []route {
+	return []route{
+		{"PUT /upload/{id}/{name}", putHandler{e}},
+		{"GET /upload/{id}/{name}", getHandler{e}},
+		{"GET /upload/{id}/{name}/thumb", thumbHandler{e}},
+	}
+}
+
 type putHandler struct{ e *Extension }
 
 type getHandler struct{ e *Extension }

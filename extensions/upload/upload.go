@@ -249,14 +249,10 @@ func (e *Extension) Register(r *xmppd.Registrar) error {
 	}
 	// Web visitors (guests) share files in their enquiry room.
 	r.OpenToGuests(e.domain)
-	if err := r.HandleHTTP("PUT /upload/{id}/{name}", putHandler{e}); err != nil {
-		return err
-	}
-	if err := r.HandleHTTP("GET /upload/{id}/{name}", getHandler{e}); err != nil {
-		return err
-	}
-	if err := r.HandleHTTP("GET /upload/{id}/{name}/thumb", thumbHandler{e}); err != nil {
-		return err
+	for _, rt := range e.routes() {
+		if err := r.HandleHTTP(rt.pattern, rt.h); err != nil {
+			return err
+		}
 	}
 	xmppd.Hook(r, xmppd.AccountDeleted, xmppd.PriorityDeliver, e.accountDeleted)
 	xmppd.Hook(r, xmppd.MessageOut, xmppd.PriorityRewrite, e.attachMetadata)
@@ -352,30 +348,11 @@ func (e *Extension) requestSlot(p *xmppd.Packet, q *wire.Element) (*wire.Element
 	if (!e.srv.IsLocal(p.From) && !e.srv.IsGuest(p.From)) || p.From.Local == "" {
 		return nil, xmppd.StanzaError(stanza.Auth, stanza.Forbidden, "only users of "+e.srv.Domain()+" and its web visitors may upload")
 	}
-	name := q.Attr("filename")
-	if strings.TrimSpace(name) == "" || len(name) > 1024 {
-		return nil, xmppd.StanzaError(stanza.Modify, stanza.BadRequest, "the filename attribute is missing or too long")
+	req, err := parseSlotRequest(q, e.Config.MaxFileSize)
+	if err != nil {
+		return nil, err
 	}
-	size, err := strconv.ParseInt(q.Attr("size"), 10, 64)
-	if err != nil || size <= 0 {
-		return nil, xmppd.StanzaError(stanza.Modify, stanza.BadRequest, "the size attribute must be a positive number of bytes")
-	}
-	if size > int64(e.Config.MaxFileSize) {
-		max := strconv.FormatInt(int64(e.Config.MaxFileSize), 10)
-		return nil, xmppd.AppError{
-			Err: xmppd.StanzaError(stanza.Modify, stanza.NotAcceptable,
-				"file too large: the largest allowed is "+e.Config.MaxFileSize.String()+" ("+max+" bytes)"),
-			App: wire.NewElement("file-too-large", NS).Append(wire.NewElement("max-file-size", NS).SetText(max)),
-		}
-	}
-	ctype := ""
-	if ct := q.Attr("content-type"); ct != "" {
-		mt, params, err := mime.ParseMediaType(ct)
-		if err != nil || !strings.Contains(mt, "/") {
-			return nil, xmppd.StanzaError(stanza.Modify, stanza.BadRequest, "content-type "+strconv.Quote(ct)+" is not a media type")
-		}
-		ctype = mime.FormatMediaType(mt, params)
-	}
+	name, size, ctype := req.name, req.size, req.ctype
 	now := time.Now()
 	m := fileMeta{
 		Owner:   p.From.Bare().String(),
@@ -398,6 +375,43 @@ func (e *Extension) requestSlot(p *xmppd.Packet, q *wire.Element) (*wire.Element
 		wire.NewElement("put", NS, wire.Attr{Name: "url", Value: getURL + "?" + v.Encode()}),
 		wire.NewElement("get", NS, wire.Attr{Name: "url", Value: getURL}),
 	), nil
+}
+
+// slotRequest is a checked XEP-0363 <request/>.
+type slotRequest struct {
+	name  string
+	size  int64
+	ctype string // normalised media type; "" when none was given
+}
+
+// parseSlotRequest checks a slot request's filename, size (at most
+// maxFileSize) and content-type (XEP-0363 §4, §5).
+func parseSlotRequest(q *wire.Element, maxFileSize config.Size) (slotRequest, error) {
+	name := q.Attr("filename")
+	if strings.TrimSpace(name) == "" || len(name) > 1024 {
+		return slotRequest{}, xmppd.StanzaError(stanza.Modify, stanza.BadRequest, "the filename attribute is missing or too long")
+	}
+	size, err := strconv.ParseInt(q.Attr("size"), 10, 64)
+	if err != nil || size <= 0 {
+		return slotRequest{}, xmppd.StanzaError(stanza.Modify, stanza.BadRequest, "the size attribute must be a positive number of bytes")
+	}
+	if size > int64(maxFileSize) {
+		max := strconv.FormatInt(int64(maxFileSize), 10)
+		return slotRequest{}, xmppd.AppError{
+			Err: xmppd.StanzaError(stanza.Modify, stanza.NotAcceptable,
+				"file too large: the largest allowed is "+maxFileSize.String()+" ("+max+" bytes)"),
+			App: wire.NewElement("file-too-large", NS).Append(wire.NewElement("max-file-size", NS).SetText(max)),
+		}
+	}
+	ctype := ""
+	if ct := q.Attr("content-type"); ct != "" {
+		mt, params, err := mime.ParseMediaType(ct)
+		if err != nil || !strings.Contains(mt, "/") {
+			return slotRequest{}, xmppd.StanzaError(stanza.Modify, stanza.BadRequest, "content-type "+strconv.Quote(ct)+" is not a media type")
+		}
+		ctype = mime.FormatMediaType(mt, params)
+	}
+	return slotRequest{name: name, size: size, ctype: ctype}, nil
 }
 
 // reserve stores a new slot if the owner's quota allows it.

@@ -107,10 +107,16 @@ func (e *Element) SetText(s string) *Element {
 }
 
 // AppendXML appends the serialisation of e to dst. It writes xmlns='NS' on an
-// element whose namespace differs from its parent's (on the root: when NS is
-// not ""). Text is written before the children.
+// element whose namespace differs from its parent's, and on the root
+// always: an empty xmlns for a root in no namespace, which Parse would
+// otherwise read (with its unqualified descendants) as jabber:client. Text
+// is written before the children.
 func (e *Element) AppendXML(dst []byte) []byte {
-	return e.appendXML(dst, "")
+	parent := ""
+	if e.NS == "" {
+		parent = "jabber:client"
+	}
+	return e.appendXML(dst, parent)
 }
 
 func (e *Element) appendXML(dst []byte, parentNS string) []byte {
