@@ -407,23 +407,29 @@ func (srv *Server) register(c *streamConn, r *wire.Reader, j JID, log *slog.Logg
 	return s, nil
 }
 
-// runSession serves a bound (or resumed, XEP-0198) session until its
-// stream ends, or until it hibernates waiting for a resumption.
-func (srv *Server) runSession(s *Session, mechanism string, resumed bool) {
+// startSession starts writing to a bound (or resumed, XEP-0198) session
+// and tells the extensions about a new one; serveSession then reads the
+// link it returns.
+func (srv *Server) startSession(s *Session, mechanism string, resumed bool) *sessionLink {
 	link := s.link.Load()
-	c := link.conn.(*streamConn)
 	s.out.release()
 	if !srv.running.Load() {
 		// Shutdown began while this stream was negotiating.
 		s.CloseWithError("system-shutdown", "the server is shutting down")
 	}
 	if resumed {
-		s.log.Info("session resumed", "mechanism", mechanism, "new_remote", c.Conn.RemoteAddr().String())
+		s.log.Info("session resumed", "mechanism", mechanism, "new_remote", link.conn.(*streamConn).Conn.RemoteAddr().String())
 	} else {
 		s.log.Info("session bound", "mechanism", mechanism)
 		RunHook(srv, SessionBound, s)
 	}
+	return link
+}
 
+// serveSession reads a started session on link until its stream ends, or
+// until it hibernates waiting for a resumption.
+func (srv *Server) serveSession(s *Session, link *sessionLink) {
+	c := link.conn.(*streamConn)
 	err := s.readLoop(link)
 	close(link.readerDone)
 	if srv.smKeep(s, link, err) {
