@@ -344,7 +344,7 @@ func (srv *Server) acceptLoop(l net.Listener) {
 // serveConn serves one TCP connection of a c2s listener.
 func (srv *Server) serveConn(raw net.Conn, directTLS bool) {
 	ip := ipOf(raw.RemoteAddr())
-	log := srv.log.With("remote", raw.RemoteAddr().String())
+	log := withAttrs(srv.log, slog.String("remote", raw.RemoteAddr().String()))
 	if !srv.conns.acquire(ip) {
 		log.Warn("connection refused: too many connections from this address", "limit", srv.limits.ConnectionsPerIP)
 		if !directTLS {
@@ -403,7 +403,7 @@ func (srv *Server) register(c *streamConn, r *wire.Reader, j JID, log *slog.Logg
 		rate:  newTokenBucket(int64(srv.limits.ReadRate)),
 		guest: srv.IsGuest(j),
 	}
-	s.log = log.With("jid", s.full)
+	s.log = withAttrs(log, slog.String("jid", s.full))
 	s.link.Store(&sessionLink{conn: c, r: r, readerDone: make(chan struct{})})
 	s.out = outQueue{conn: c.Conn, held: true, limit: int(srv.limits.OutboundQueue), writeTTL: 30 * time.Second, onClose: func() { close(s.done) }}
 	replaced, ok := srv.sessions.add(s, srv.limits.MaxResourcesPerUser)
