@@ -29,7 +29,7 @@ const (
 	idleSessions    = 300
 	idlePassword    = "idle-pw"
 	idleMaxStackPer = 8 << 10
-	idleMaxHeapPer  = 14 << 10
+	idleMaxHeapPer  = 12 << 10
 )
 
 // TestIdleSessionMemory: idle authenticated TLS sessions of a server with
