@@ -42,6 +42,9 @@ func TestIdleSessionMemory(t *testing.T) {
 	if testing.Short() {
 		t.Skip("logs in hundreds of sessions")
 	}
+	if raceEnabled {
+		t.Skip("the race detector multiplies memory use")
+	}
 	srv := xmppdtest.Start(t, xmppdtest.WithExtensions(builtin.All()...), xmppdtest.WithConfig(func(c *config.Config) {
 		c.Limits.ConnectionsPerIP = 10 * idleSessions
 		c.Limits.MaxResourcesPerUser = idleSessions
