@@ -34,7 +34,7 @@ type Session struct {
 	everAvailable bool
 	priority      int
 	presence      []byte // last broadcast presence (stamped), answered to probes
-	values        map[any]any
+	values        []sessionValue
 	closeReason   string
 
 	closing atomic.Bool
@@ -119,11 +119,20 @@ func (s *Session) setPresenceBytes(b []byte) {
 	}
 }
 
+// sessionValue is one of Session.values: extensions keep a few per
+// session, and a slice of them costs a quarter of a map's memory.
+type sessionValue struct{ key, v any }
+
 // Value returns per-session state an extension stored under key.
 func (s *Session) Value(key any) any {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.values[key]
+	for _, e := range s.values {
+		if e.key == key {
+			return e.v
+		}
+	}
+	return nil
 }
 
 // SetValue stores per-session state for an extension; use an unexported
@@ -131,10 +140,13 @@ func (s *Session) Value(key any) any {
 func (s *Session) SetValue(key, v any) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.values == nil {
-		s.values = make(map[any]any)
+	for i, e := range s.values {
+		if e.key == key {
+			s.values[i].v = v
+			return
+		}
 	}
-	s.values[key] = v
+	s.values = append(s.values, sessionValue{key, v})
 }
 
 // OutboundFilter looks at each stanza queued for a session with Send,

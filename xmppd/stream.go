@@ -39,6 +39,28 @@ type transport struct {
 func (srv *Server) serveStream(t transport) {
 	srv.metrics.connections.Add(1)
 	defer srv.metrics.connections.Add(-1)
+	// The TLS handshake, mellium's XML codec, SASL and the SessionBound
+	// hooks grow a goroutine's stack to 16-32 KB, and Go returns that only
+	// when a garbage collection finds it mostly unused, which an idle server
+	// rarely runs. So they run on a goroutine that exits once the session
+	// has started, and this one, which then waits for the client for hours,
+	// keeps the small stack it started with.
+	var s *Session
+	var link *sessionLink
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		s, link = srv.negotiate(t)
+	}()
+	<-done
+	if s != nil {
+		srv.serveSession(s, link)
+	}
+}
+
+// negotiate runs negotiation for serveStream and starts the session; it
+// returns nil when the stream ended during negotiation.
+func (srv *Server) negotiate(t transport) (*Session, *sessionLink) {
 	log := t.log
 
 	// The pre-auth timeout is a deadline on the socket only. mellium given
@@ -55,7 +77,7 @@ func (srv *Server) serveStream(t transport) {
 		if err := tc.HandshakeContext(ctx); err != nil {
 			log.Debug("TLS handshake failed", "err", err)
 			_ = t.conn.Close()
-			return
+			return nil, nil
 		}
 		conn = tc
 	}
@@ -114,14 +136,14 @@ func (srv *Server) serveStream(t transport) {
 			srv.unbind(bound)
 		}
 		srv.negotiationFailed(c, &out, log, err)
-		return
+		return nil, nil
 	}
 	srv.negotiating.Delete(t.conn)
 	_ = t.conn.SetDeadline(time.Time{})
 	r.SetSkipNegotiationWhitespace(false)
 	srv.failAccount.reset(out.User)
 	srv.metrics.logins.Add(1)
-	srv.runSession(bound, out.Mechanism, resumed)
+	return bound, srv.startSession(bound, out.Mechanism, resumed)
 }
 
 // streamFeatureList is the features of one host: STARTTLS where the

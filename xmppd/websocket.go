@@ -16,6 +16,7 @@ package xmppd
 // behind a local proxy.
 
 import (
+	"log/slog"
 	"net"
 	"net/http"
 	"net/netip"
@@ -40,7 +41,7 @@ func (srv *Server) handleWebSocket(core *Registrar) error {
 // request's goroutine until the stream ends.
 func (srv *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	ip := clientIP(r)
-	log := srv.log.With("remote", ip, "transport", "websocket")
+	log := withAttrs(srv.log, slog.String("remote", ip), slog.String("transport", "websocket"))
 	if !headerHasToken(r.Header, "Sec-WebSocket-Protocol", "xmpp") {
 		http.Error(w, "XMPP over WebSocket (RFC 7395) needs the \"xmpp\" subprotocol", http.StatusBadRequest)
 		return

@@ -83,7 +83,7 @@ func TestDefault(t *testing.T) {
 		DataDir: "./xmppd-data",
 		C2S: C2S{Listen: "0.0.0.0:5222", DirectTLSListen: "0.0.0.0:5223",
 			ResumeTimeout: Duration{5 * time.Minute}, MaxUnacked: 1000},
-		TLS:  TLS{},
+		TLS:  TLS{PostQuantum: true},
 		HTTP: HTTP{Listen: "0.0.0.0:5280", PublicURL: "http://localhost:5280"},
 		Auth: Auth{SCRAMIterations: 10000, AllowPlain: true, ChannelBinding: true},
 		Limits: Limits{
@@ -149,6 +149,7 @@ max_unacked       = 200
 [tls]
 cert_file = '`+cert+`'
 key_file  = '`+key+`'
+post_quantum = false
 
 [http]
 listen     = "127.0.0.1:8080"
@@ -190,7 +191,7 @@ domain = "rooms.example.com"
 		Domain:  "example.com",
 		DataDir: "/var/lib/xmppd",
 		C2S:     C2S{Listen: "[::]:15222", ResumeTimeout: Duration{90 * time.Second}, MaxUnacked: 200},
-		TLS:     TLS{CertFile: cert, KeyFile: key},
+		TLS:     TLS{CertFile: cert, KeyFile: key, PostQuantum: false},
 		HTTP:    HTTP{Listen: "127.0.0.1:8080", PublicURL: "https://chat.example.com/xmpp"},
 		Auth:    Auth{SCRAMIterations: 4096},
 		Limits: Limits{
