@@ -483,7 +483,9 @@ var (
 func (s *Session) readLoop(link *sessionLink) error {
 	var pl pipeline
 	defer pl.waitIdle() // the session ends (or hibernates) with every stanza handled
-	p := new(Packet)
+	// Parsed into a stanza on the stack and moved into a new packet only
+	// once it arrived, so an idle session holds no packet.
+	var st wire.Stanza
 	idle := s.srv.limits.IdleTimeout.Duration
 	pinged := false
 	for {
@@ -494,7 +496,7 @@ func (s *Session) readLoop(link *sessionLink) error {
 			}
 			_ = link.conn.SetReadDeadline(time.Now().Add(wait))
 		}
-		err := link.r.Next(&p.stanza)
+		err := link.r.Next(&st)
 		if err != nil {
 			var ne net.Error
 			if errors.As(err, &ne) && ne.Timeout() && !pinged && !s.closing.Load() {
@@ -513,14 +515,14 @@ func (s *Session) readLoop(link *sessionLink) error {
 		}
 		pinged = false
 		if s.rate != nil {
-			s.rate.wait(len(p.stanza.Raw))
+			s.rate.wait(len(st.Raw))
 		}
-		// The packet lives on in queues and hooks: hand it over and parse
-		// the next stanza into a fresh one.
+		// The packet lives on in queues and hooks: it takes the stanza.
+		p := &Packet{stanza: st}
+		st = wire.Stanza{} // the packet owns what st held, Children too
 		p.Stanza = &p.stanza
 		if s.srv.pipelined(p.Stanza) {
 			s.handleMessage(&pl, p) // pipeline.go
-			p = new(Packet)
 			continue
 		}
 		pl.waitIdle()
@@ -529,6 +531,5 @@ func (s *Session) readLoop(link *sessionLink) error {
 		if sm := s.sm.Load(); sm != nil && counted {
 			sm.handled.Add(1) // XEP-0198 counts every stanza handled
 		}
-		p = new(Packet)
 	}
 }
