@@ -220,7 +220,7 @@ type entry struct {
 	// slots, the items and those of them that mention the user. ring is
 	// the ring while a change runs (modify).
 	RingHead, RingCap, RingN, RingMent int `json:"-"`
-	ring                               *ringTx
+	ring                               ringTx
 
 	// Recent is only read from entries stored as JSON by earlier
 	// versions, which kept their ring in the entry (legacy).

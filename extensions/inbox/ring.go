@@ -35,20 +35,31 @@ const (
 )
 
 // ringTx is a conversation's ring inside a write transaction (modify
-// opens it). Its first store error sticks, and modify returns it.
+// opens it). Its first store error sticks, and modify returns it. Most
+// changes (room messages, the user's own) never use it: its map and key
+// prefix are made on first use.
 type ringTx struct {
-	m      store.TxMap
-	owner  string
-	prefix string // conv + ringSep
-	err    error
+	tx          *store.Tx
+	owner, conv string
+	m           store.TxMap
+	prefix      string // conv + ringSep, once opened
+	err         error
 }
 
-func openRing(tx *store.Tx, owner, conv string) *ringTx {
-	return &ringTx{m: tx.Map(unreadName), owner: owner, prefix: conv + ringSep}
+func openRing(tx *store.Tx, owner, conv string) ringTx {
+	return ringTx{tx: tx, owner: owner, conv: conv}
+}
+
+// store returns the ring's map, opening it on first use.
+func (r *ringTx) store() store.TxMap {
+	if r.prefix == "" {
+		r.m, r.prefix = r.tx.Map(unreadName), r.conv+ringSep
+	}
+	return r.m
 }
 
 // end is above every key of the conversation.
-func (r *ringTx) end() string { return r.prefix[:len(r.prefix)-1] + "\x01" }
+func (r *ringTx) end() string { return r.conv + "\x01" }
 
 func (r *ringTx) fail(err error) {
 	if r.err == nil {
@@ -63,6 +74,7 @@ func (en *entry) slotKey(c int) string {
 	}
 	var b [4]byte
 	binary.BigEndian.PutUint32(b[:], uint32(c))
+	en.ring.store()
 	return en.ring.prefix + string(b[:])
 }
 
@@ -84,11 +96,11 @@ func decodeItem(v []byte) (it recent, ok bool) {
 
 // ringGet reads item number c; ok is false when its slot holds none.
 func (en *entry) ringGet(c int) (recent, bool) {
-	r := en.ring
+	r := &en.ring
 	if r.err != nil {
 		return recent{}, false
 	}
-	v, err := r.m.Get(r.owner, en.slotKey(c))
+	v, err := r.store().Get(r.owner, en.slotKey(c))
 	if err != nil {
 		if !errors.Is(err, store.ErrNotFound) {
 			r.fail(err)
@@ -100,8 +112,8 @@ func (en *entry) ringGet(c int) (recent, bool) {
 
 // ringSet writes it as item number c.
 func (en *entry) ringSet(c int, it recent) {
-	if r := en.ring; r.err == nil {
-		r.fail(r.m.Put(r.owner, en.slotKey(c), encodeItem(it)))
+	if r := &en.ring; r.err == nil {
+		r.fail(r.store().Put(r.owner, en.slotKey(c), encodeItem(it)))
 	}
 }
 
@@ -180,9 +192,9 @@ func (en *entry) ringLayOut(max int) {
 
 // ringReset deletes every slot and starts the ring empty, not wrapped.
 func (en *entry) ringReset() {
-	r := en.ring
+	r := &en.ring
 	if r.err == nil {
-		_, err := r.m.DeleteRange(r.owner, r.prefix, r.end())
+		_, err := r.store().DeleteRange(r.owner, r.conv+ringSep, r.end())
 		r.fail(err)
 	}
 	en.RingHead, en.RingCap, en.RingN, en.RingMent = 0, 0, 0, 0
