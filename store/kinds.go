@@ -205,6 +205,36 @@ func (t TxMap) Before(owner, before string, fn func(key string, val []byte) erro
 	return nil
 }
 
+// DeleteRange removes owner's keys from from up to, not including, to,
+// and returns how many it removed. An owner left with no keys disappears
+// from Owners.
+func (t TxMap) DeleteRange(owner, from, to string) (int, error) {
+	if !t.btx.Writable() {
+		return 0, opErr("delete range", t.bucket, owner, berrors.ErrTxNotWritable)
+	}
+	b := t.owner(owner)
+	if b == nil {
+		return 0, nil
+	}
+	// Collect first: deleting under a live cursor can skip entries.
+	var doomed [][]byte
+	c := b.Cursor()
+	for k, _ := c.Seek([]byte(from)); k != nil && string(k) < to; k, _ = c.Next() {
+		doomed = append(doomed, bytes.Clone(k)) // bbolt's k may move as keys go
+	}
+	for _, k := range doomed {
+		if err := b.Delete(k); err != nil {
+			return 0, opErr("delete range", t.bucket, owner, err)
+		}
+	}
+	if len(doomed) > 0 {
+		if k, _ := b.Cursor().First(); k == nil {
+			return len(doomed), opErr("delete range", t.bucket, owner, t.top().DeleteBucket([]byte(owner)))
+		}
+	}
+	return len(doomed), nil
+}
+
 // DeleteOwner removes all of owner's keys; a missing owner is not an error.
 func (t TxMap) DeleteOwner(owner string) error {
 	return opErr("delete owner", t.bucket, owner, deleteOwner(t.btx, t.top(), owner))

@@ -825,3 +825,60 @@ func TestMapBefore(t *testing.T) {
 		}
 	}
 }
+
+func TestMapDeleteRange(t *testing.T) {
+	db := tempDB(t)
+	const name = "test/range"
+	m := db.Map(name)
+	for _, k := range []string{"a", "b\x00", "b\x001", "b\x002", "b\x003", "b/x\x001", "c"} {
+		must(t, m.Put("o", k, []byte("v"+k)))
+	}
+	must(t, m.Put("p", "b\x001", []byte("other owner")))
+	keys := func(owner string) (got []string) {
+		t.Helper()
+		must(t, db.View(func(tx *Tx) error {
+			return tx.Map(name).All(owner, func(k string, _ []byte) error { got = append(got, k); return nil })
+		}))
+		return got
+	}
+	del := func(owner, from, to string) int {
+		t.Helper()
+		var n int
+		must(t, db.Update(func(tx *Tx) error {
+			var err error
+			n, err = tx.Map(name).DeleteRange(owner, from, to)
+			return err
+		}))
+		return n
+	}
+	if n := del("o", "b\x00", "b\x002\x00"); n != 3 {
+		t.Errorf("deleted %d, want 3", n)
+	}
+	if got := keys("o"); !slices.Equal(got, []string{"a", "b\x003", "b/x\x001", "c"}) {
+		t.Errorf("after DeleteRange: %q", got)
+	}
+	if n := del("o", "x", "y"); n != 0 {
+		t.Errorf("deleted %d from an empty range", n)
+	}
+	if n := del("nobody", "", "\xff"); n != 0 {
+		t.Errorf("deleted %d of nobody's", n)
+	}
+	if got := keys("p"); len(got) != 1 {
+		t.Errorf("another owner's keys: %q", got)
+	}
+	// The last key gone, the owner is gone.
+	if n := del("p", "", "\xff"); n != 1 {
+		t.Errorf("deleted %d of p's, want 1", n)
+	}
+	var owners []string
+	must(t, db.View(func(tx *Tx) error {
+		return tx.Map(name).Owners(func(o string) error { owners = append(owners, o); return nil })
+	}))
+	if !slices.Equal(owners, []string{"o"}) {
+		t.Errorf("owners %q", owners)
+	}
+	err := db.View(func(tx *Tx) error { _, err := tx.Map(name).DeleteRange("o", "", "\xff"); return err })
+	if err == nil {
+		t.Error("DeleteRange in a read transaction")
+	}
+}

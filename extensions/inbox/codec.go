@@ -18,50 +18,69 @@ import (
 // earlier versions (they start with '{') are still read, and become binary
 // when next written.
 //
-//	0x01
+//	0x03
 //	uvarint unread | uvarint mentions | str read_id | str box | time muted_until
 //	str last.id | time last.at | str last.from | str last.xml
-//	uvarint len(recent) | per item: str sid | str mid | byte 1 if it mentions the user
+//	uvarint ring_head | uvarint ring_cap | uvarint ring_n | uvarint ring_mentions
 //
 // str is uvarint length | bytes; time is a varint of Unix nanoseconds, 0
-// for the zero time.
+// for the zero time. The ring_ fields place the conversation's ring of
+// unread messages, which has keys of its own (ring.go).
 //
-// Version 0x02 is 0x01 followed by the room part (room.go) of a room
+// Version 0x04 is 0x03 followed by the room part (room.go) of a room
 // entry: uvarint base | uvarint end | uvarint read | uvarint box_seq |
 // ring own | ring mentions, a ring being uvarint old | uvarint n | n
-// uvarint seqs. Entries without a room part are still written as 0x01.
+// uvarint seqs.
+//
+// Versions 0x01 and 0x02, written by earlier versions and still read, are
+// 0x03 and 0x04 with the ring in the entry instead of its counts:
+// uvarint n | per item: str sid | str mid | byte 1 if it mentions the
+// user. modify moves such a ring to its keys (entry.migrateRing).
 const (
 	entryV1 = 0x01
 	entryV2 = 0x02
+	entryV3 = 0x03
+	entryV4 = 0x04
 )
 
 func encodeEntry(en *entry) []byte {
 	n := 32 + len(en.ReadID) + len(en.Box) + len(en.Last.ID) + len(en.Last.From) + len(en.Last.XML)
-	n += en.recent.size()
 	if en.Room != nil {
 		n += 8 * (len(en.Room.Own.Seqs) + len(en.Room.Ment.Seqs) + 8)
 	}
 	b := make([]byte, 0, n+8*binary.MaxVarintLen64)
 	if en.Room != nil {
-		b = append(b, entryV2)
+		b = append(b, entryV4)
 	} else {
-		b = append(b, entryV1)
+		b = append(b, entryV3)
 	}
+	b = appendHead(b, en)
+	for _, v := range []int{en.RingHead, en.RingCap, en.RingN, en.RingMent} {
+		b = binary.AppendUvarint(b, uint64(max(v, 0)))
+	}
+	return appendRoom(b, en.Room)
+}
+
+// appendHead writes the fields every version has, up to the last message.
+func appendHead(b []byte, en *entry) []byte {
 	b = binary.AppendUvarint(b, uint64(max(en.Unread, 0)))
 	b = binary.AppendUvarint(b, uint64(max(en.Mentions, 0)))
 	b = appendStr(b, en.ReadID)
 	b = appendStr(b, en.Box)
 	b = appendTime(b, en.MutedUntil)
-	b = appendLast(b, &en.Last)
-	b = en.recent.appendTo(b)
-	if p := en.Room; p != nil {
-		for _, v := range []uint64{p.Base, p.End, p.Read, p.BoxSeq} {
-			b = binary.AppendUvarint(b, v)
-		}
-		b = appendRing(b, &p.Own)
-		b = appendRing(b, &p.Ment)
+	return appendLast(b, &en.Last)
+}
+
+// appendRoom writes the room part of a room entry (p != nil).
+func appendRoom(b []byte, p *roomPos) []byte {
+	if p == nil {
+		return b
 	}
-	return b
+	for _, v := range []uint64{p.Base, p.End, p.Read, p.BoxSeq} {
+		b = binary.AppendUvarint(b, v)
+	}
+	b = appendRing(b, &p.Own)
+	return appendRing(b, &p.Ment)
 }
 
 func appendLast(b []byte, l *lastMessage) []byte {
@@ -115,9 +134,12 @@ func (d *decoder) uvarint() uint64 {
 	return 0
 }
 
-func (d *decoder) int() int {
+func (d *decoder) int() int { return d.upTo(1 << 31) }
+
+// upTo reads a count of at most limit.
+func (d *decoder) upTo(limit uint64) int {
 	v := d.uvarint()
-	if v > 1<<31 {
+	if v > limit {
 		d.err = errors.New("count out of range")
 		return 0
 	}
@@ -210,15 +232,15 @@ func unmarshalEntry(raw []byte, en *entry) error { return unmarshalOwned(bytes.C
 
 // unmarshalOwned is unmarshalEntry for a raw the caller gives up (a copy
 // the store returned): the entry's strings are views into it, so the
-// largest thing an entry holds, its last message and its ring, is not
-// copied again on every message.
+// largest thing an entry holds, its last message, is not copied again on
+// every message.
 func unmarshalOwned(raw []byte, en *entry) error {
 	if len(raw) > 0 && raw[0] == '{' {
 		err := json.Unmarshal(raw, en)
-		en.recent, en.Recent = ringOf(en.Recent), nil
+		en.legacy, en.Recent = legacyRing{json: en.Recent}, nil
 		return err
 	}
-	if len(raw) == 0 || raw[0] != entryV1 && raw[0] != entryV2 {
+	if len(raw) == 0 || raw[0] < entryV1 || raw[0] > entryV4 {
 		return fmt.Errorf("unknown entry format")
 	}
 	d := decoder{s: unsafe.String(unsafe.SliceData(raw[1:]), len(raw)-1)} // never written again: the caller gave raw up
@@ -228,14 +250,23 @@ func unmarshalOwned(raw []byte, en *entry) error {
 	en.Box = d.str()
 	en.MutedUntil = d.time()
 	d.last(&en.Last)
-	n := d.int()
-	if d.err == nil && n > len(d.s)/3 {
-		d.err = errShort // each item takes at least three bytes
+	switch raw[0] {
+	case entryV1, entryV2:
+		n := d.int()
+		if d.err == nil && n > len(d.s)/3 {
+			d.err = errShort // each item takes at least three bytes
+		}
+		if d.err == nil {
+			en.legacy = d.readLegacyRing(n)
+		}
+	default:
+		// A ring's next item number may pass what int reads.
+		en.RingHead, en.RingCap, en.RingN, en.RingMent = d.upTo(1<<62), d.int(), d.int(), d.int()
+		if d.err == nil && (en.RingN > en.RingHead || en.RingCap > 0 && en.RingN > en.RingCap) {
+			d.err = errors.New("ring out of range")
+		}
 	}
-	if d.err == nil {
-		en.recent = d.readRing(n)
-	}
-	if raw[0] == entryV2 && d.err == nil {
+	if (raw[0] == entryV2 || raw[0] == entryV4) && d.err == nil {
 		p := &roomPos{Base: d.uvarint(), End: d.uvarint(), Read: d.uvarint(), BoxSeq: d.uvarint()}
 		d.ring(&p.Own)
 		d.ring(&p.Ment)

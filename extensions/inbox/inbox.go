@@ -74,8 +74,12 @@
 //     the deprecated <reset jid/> sets unread to 0.
 //
 // Store: Map "inbox.conversations" (owner bare JID → conversation JID →
-// a compact binary record with the last message as delivered, codec.go),
-// dropped on xmppd.AccountDeleted; Map "inbox.rooms" (room bare JID →
+// a compact binary record with the last message as delivered and the
+// counts, codec.go) and Map "inbox.unread" (owner bare JID → conversation
+// JID + slot → one item of the conversation's ring of unread messages,
+// ring.go: a new unread message writes one small slot, not a record
+// holding the whole ring), both dropped on xmppd.AccountDeleted; Map
+// "inbox.rooms" (room bare JID →
 // the room's counter, last message, counted users and stanza-ids,
 // room.go). A message's updates (sender's and recipient's
 // entries) are queued with xmppd.Packet.Persist: they commit in the
@@ -203,18 +207,25 @@ type entry struct {
 	Unread   int         `json:"unread"`
 	Mentions int         `json:"mentions,omitempty"`
 	// ReadID is the stanza-id of the read position.
-	ReadID string `json:"read_id,omitempty"`
-	// Recent is only read from entries stored as JSON by earlier
-	// versions; recent holds the newest unread incoming messages, oldest
-	// first (ring.go).
-	Recent     []recent `json:"recent,omitempty"`
-	recent     recentRing
+	ReadID     string    `json:"read_id,omitempty"`
 	Box        string    `json:"box,omitempty"` // "" is the inbox box
 	MutedUntil time.Time `json:"muted_until,omitzero"`
 	// Room is set on a room's entry, counted lazily (room.go).
 	Room *roomPos `json:"-"`
 
 	room *roomTx // the room's records while a change runs (withRoom)
+
+	// The conversation's ring of newest unread incoming messages is kept
+	// apart (ring.go); the entry has its place: the next item number, the
+	// slots, the items and those of them that mention the user. ring is
+	// the ring while a change runs (modify).
+	RingHead, RingCap, RingN, RingMent int `json:"-"`
+	ring                               ringTx
+
+	// Recent is only read from entries stored as JSON by earlier
+	// versions, which kept their ring in the entry (legacy).
+	Recent []recent `json:"recent,omitempty"`
+	legacy legacyRing
 }
 
 // lastMessage is the conversation's newest message as delivered (or as
@@ -248,25 +259,11 @@ func (en *entry) readUpTo(x string) bool {
 		return false
 	}
 	en.ReadID = x
-	var keep []recent
-	all := en.recent.all()
-	for _, r := range all {
-		if r.SID > x {
-			keep = append(keep, r)
-		}
-	}
-	if len(keep) < len(all) || (en.Last.ID != "" && x >= en.Last.ID) {
+	if en.ringDropUpTo(x) || (en.Last.ID != "" && x >= en.Last.ID) {
 		// x is at or after a remembered unread message, so every forgotten
 		// (older) one is read too.
-		en.Unread = len(keep)
-		en.Mentions = 0
-		for _, r := range keep {
-			if r.Mention {
-				en.Mentions++
-			}
-		}
+		en.Unread, en.Mentions = en.RingN, en.RingMent
 	}
-	en.recent.set(keep)
 	return true
 }
 
@@ -276,21 +273,10 @@ func (en *entry) markAllRead() {
 		en.readSeq(en.Room.hi(en.room.head.Seq))
 	}
 	en.Unread, en.Mentions = 0, 0
-	en.recent.set(nil)
+	en.ringClear()
 	if en.Last.ID > en.ReadID {
 		en.ReadID = en.Last.ID
 	}
-}
-
-// sidOf finds the stanza-id of an unread message by its id attribute.
-func (en *entry) sidOf(mid string) string {
-	all := en.recent.all()
-	for i := len(all) - 1; i >= 0; i-- {
-		if all[i].MID == mid {
-			return all[i].SID
-		}
-	}
-	return ""
 }
 
 // errCorrupt marks an entry that cannot be decoded.
@@ -343,7 +329,9 @@ func (en *entry) withRoom(tx *store.Tx, conv string, resolve bool) error {
 }
 
 // modify applies fn to one entry inside tx and stores it when fn reports a
-// change; create says whether a missing entry is made. Write transactions
+// change; create says whether a missing entry is made. fn sees the
+// entry's ring (en.ring), which a ring an earlier version kept in the
+// entry is first moved to. Write transactions
 // are serialised, so this read-modify-write needs no lock and keeps the
 // order in which the changes of one owner commit. It may run more than
 // once (store.DB.Batch): fn gets a freshly read entry every time.
@@ -363,7 +351,13 @@ func modify(tx *store.Tx, owner, conv string, create bool, fn func(en *entry) bo
 			return en, false, err
 		}
 	}
-	if !fn(&en) {
+	en.ring = openRing(tx, owner, conv)
+	migrated := en.migrateRing()
+	changed := fn(&en)
+	if err := en.ring.err; err != nil {
+		return en, true, err
+	}
+	if !changed && !migrated {
 		return en, true, nil
 	}
 	return en, true, m.Put(owner, conv, encodeEntry(&en))
@@ -477,7 +471,7 @@ func (e *Extension) counter(last lastMessage, self bool, mid string) func(en *en
 		}
 		en.Unread++
 		if sid != "" {
-			en.recent.add(recent{SID: sid, MID: mid}, ring)
+			en.ringAdd(recent{SID: sid, MID: mid}, ring)
 		}
 		if en.Box == boxArchive {
 			en.Box = "" // a new message brings an archived entry back (MongooseIM)
@@ -549,7 +543,7 @@ func (e *Extension) roomMarker(p *xmppd.Packet) {
 	p.Persist(func(tx *store.Tx) error {
 		return e.readInTx(tx, p.From.BareString(), room, marked, ring, func(en *entry) bool {
 			sid := en.sidOf(marked)
-			if sid == "" && (marked == en.Last.ID || slices.ContainsFunc(en.recent.all(), func(r recent) bool { return r.SID == marked })) {
+			if sid == "" && (marked == en.Last.ID || en.ringHas(marked)) {
 				sid = marked
 			}
 			return en.readUpTo(sid)
@@ -577,7 +571,7 @@ func (e *Extension) readInTx(tx *store.Tx, owner, conv, id string, ring int, old
 			}
 			changed = en.readSeq(seq)
 		}
-		if en.Unread > 0 || en.recent.len() > 0 || en.Room == nil {
+		if en.Unread > 0 || en.RingN > 0 || en.Room == nil {
 			changed = old(en) || changed
 		}
 		return changed
@@ -629,7 +623,14 @@ func (e *Extension) displayedSync(ev *xmppd.PEPEvent) xmppd.Verdict {
 }
 
 func (e *Extension) accountDeleted(j xmppd.JID) xmppd.Verdict {
-	if err := e.convs.DeleteOwner(j.BareString()); err != nil {
+	owner := j.BareString()
+	err := e.db.Update(func(tx *store.Tx) error {
+		if err := tx.Map(storeName).DeleteOwner(owner); err != nil {
+			return err
+		}
+		return tx.Map(unreadName).DeleteOwner(owner)
+	})
+	if err != nil {
 		e.log.Error("deleting inbox failed", "jid", j.BareString(), "err", err)
 	}
 	return xmppd.Pass

@@ -191,7 +191,7 @@ func (en *entry) readSeq(x uint64) bool {
 	if x > p.Base {
 		// A message of this stay is read, so is everything before it.
 		en.Unread, en.Mentions = 0, 0
-		en.recent.set(nil)
+		en.ringClear()
 	}
 	return true
 }
@@ -418,7 +418,7 @@ func (en *entry) startCounting(seq uint64, prev *roomHead) {
 			return // counted already
 		}
 		en.Unread, en.Mentions = en.roomCounts(prev.Seq)
-		en.recent.set(nil)
+		en.ringClear()
 	}
 	en.Room = &roomPos{Base: seq - 1, Read: seq - 1}
 	if prev.Last.XML != "" && en.Last.At.Before(prev.Last.At) {

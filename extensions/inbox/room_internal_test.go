@@ -155,9 +155,9 @@ func TestRoomLeaveAndReturn(t *testing.T) {
 // one of its messages still lowers it.
 func TestRoomEntryOfEarlierVersion(t *testing.T) {
 	f := newRoomFixture(t)
-	old := entry{Unread: 2, Mentions: 1, Last: lastMessage{ID: "0OLD2", At: time.Unix(0, 5).UTC(), XML: "<message><body>old</body></message>"},
-		recent: ringOf([]recent{{SID: "0OLD1", MID: "o1"}, {SID: "0OLD2", MID: "o2", Mention: true}})}
-	if err := f.e.convs.Put("bob@localhost", testRoom, encodeEntry(&old)); err != nil {
+	old := entry{Unread: 2, Mentions: 1, Last: lastMessage{ID: "0OLD2", At: time.Unix(0, 5).UTC(), XML: "<message><body>old</body></message>"}}
+	items := []recent{{SID: "0OLD1", MID: "o1"}, {SID: "0OLD2", MID: "o2", Mention: true}}
+	if err := f.e.convs.Put("bob@localhost", testRoom, encodeLegacy(&old, items)); err != nil {
 		t.Fatal(err)
 	}
 	users := []string{"alice@localhost", "bob@localhost"}
