@@ -87,18 +87,13 @@ func (srv *Server) handlePacket(s *Session, p *Packet) {
 // queued change that returns a stanza.Error refuses the message: the
 // sender gets that error instead, and nothing is logged.
 func (srv *Server) Commit(p *Packet) bool {
-	if p.persist == nil && p.persistErr == nil {
-		p.ticket.gate()
-		return true
-	}
-	if p.persistErr != nil {
-		p.persist = nil
-		p.ticket.gate()
-		return false
-	}
+	answered := p.persistErr != nil // an earlier Commit bounced it already
 	err := srv.CommitQueued(p)
-	if err == nil {
+	switch {
+	case err == nil:
 		return true
+	case answered:
+		return false
 	}
 	var refused stanza.Error
 	if errors.As(err, &refused) {
@@ -144,9 +139,7 @@ func (srv *Server) CommitQueued(p *Packet) error {
 		}
 		return nil
 	})
-	if t := p.ticket; t != nil {
-		t.park()
-	}
+	p.Park()
 	err := <-done
 	srv.metrics.commit.Observe(time.Since(start))
 	p.ticket.gate()

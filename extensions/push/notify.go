@@ -55,24 +55,31 @@ func (e *Extension) message(p *xmppd.Packet) xmppd.Verdict {
 	if !ok || p.From.Bare() == owner {
 		return xmppd.Pass
 	}
-	if len(e.registered([]xmppd.JID{owner})) == 0 {
+	regs := e.registrationsOf(owner)
+	if len(regs) == 0 {
 		return xmppd.Pass // most messages: nobody to notify, one lookup
 	}
 	if !allows(e.Setting(owner, p.From.Bare()), false, false) {
 		return xmppd.Pass
 	}
-	e.notify(owner, p.From.BareString(), body)
+	e.notify(owner, regs, p.From.BareString(), body)
 	return xmppd.Pass
 }
 
-// notify publishes a notification for every registration of owner whose
-// device is offline (or hibernating), each on its own goroutine.
-func (e *Extension) notify(owner xmppd.JID, sender, body string) {
+// registrationsOf reads owner's registrations; a failure is logged and
+// notifies nobody.
+func (e *Extension) registrationsOf(owner xmppd.JID) []registration {
 	regs, err := e.registrations(owner.String())
 	if err != nil {
 		e.log.Error("reading push registrations failed", "owner", owner.String(), "err", err)
-		return
+		return nil
 	}
+	return regs
+}
+
+// notify publishes a notification for every registration (regs) of owner
+// whose device is offline (or hibernating), each on its own goroutine.
+func (e *Extension) notify(owner xmppd.JID, regs []registration, sender, body string) {
 	for _, g := range regs {
 		if e.deviceOnline(owner, g.Resource) {
 			continue
@@ -115,7 +122,7 @@ func (e *Extension) roomMessage(ev *xmppd.RoomMessageEvent) xmppd.Verdict {
 		for _, u := range e.registered(users) {
 			mentioned := slices.ContainsFunc(mentions, func(m xmppd.JID) bool { return m.Bare() == u })
 			if allows(e.Setting(u, room), true, mentioned) {
-				e.notify(u, room.String(), body)
+				e.notify(u, e.registrationsOf(u), room.String(), body)
 			}
 		}
 	})
